@@ -1,0 +1,284 @@
+"""``python -m lfmdesk.bench``: lfmdesk's engine vs raw mlx-vlm, side by side in one run.
+
+Builds (once, cached) a random-weight checkpoint with the real LFM2-VL-450M dimensions, then
+for a 512x512 image, a short prompt and 64 forced tokens measures: load time, time to first
+token, vision time, decode tok/s, peak memory, and a follow-up turn on the same image.
+
+Rows:
+  raw mlx-vlm, as shipped      ``mlx_vlm.load`` + ``stream_generate``, the checkpoint's dtype
+  raw mlx-vlm, engine's config  the same, with the engine's compute config applied (float32 on
+                                CPU) -- the fair baseline for the engine's own overhead
+  lfmdesk engine                ``Engine.load`` + ``Engine.stream_chat`` (vision + prefix cache)
+  transformers (torch, bf16)    when torch is installed
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lfmdesk.core import ChatRequest, Engine, Message, SamplingSettings, load_image
+
+PROMPT = "Describe this image in detail."
+FOLLOW_UP = "What colours do you see?"
+TOKENS = 64
+
+
+@dataclass
+class Row:
+    name: str
+    load_s: float = 0.0
+    ttft_s: float = 0.0
+    vision_s: float | None = None
+    decode_tps: float = 0.0
+    peak_gb: float = 0.0
+    followup_ttft_s: float | None = None
+    note: str = ""
+
+
+def _cache_dir() -> Path:
+    base = os.environ.get("LFMDESK_BENCH_DIR") or Path.home() / ".cache" / "lfmdesk" / "bench"
+    return Path(base)
+
+
+def build_full_checkpoint() -> Path:
+    """The real-dimension random checkpoint, written once (a marker guards half-built dirs)."""
+    from lfmdesk.core.testing import write_checkpoint
+
+    dest = _cache_dir() / "lfm2.5-vl-450m-random"
+    if not (dest / ".complete").exists():
+        print(f"building a random-weight 450M checkpoint in {dest} (once)...", flush=True)
+        write_checkpoint(dest, style="lfm2.5", dims="full")
+        (dest / ".complete").write_text("ok\n")
+    return dest
+
+
+def _test_image(path: Path) -> Path:
+    import numpy as np
+    from PIL import Image
+
+    if not path.exists():
+        rng = np.random.default_rng(0)
+        pixels = (rng.random((512, 512, 3)) * 255).astype("uint8")
+        Image.fromarray(pixels).save(path)
+    return path
+
+
+def _force_tokens(processor: Any) -> None:
+    # Random weights hit the end token at random; force exactly TOKENS tokens.
+    tok = getattr(processor, "tokenizer", processor)
+    tok.stopping_criteria = lambda _t: False
+
+
+def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
+    """Raw ``mlx_vlm.stream_generate`` on one image, then a follow-up turn."""
+    import mlx.core as mx
+    from mlx_vlm import load, stream_generate
+    from mlx_vlm.prompt_utils import apply_chat_template
+
+    from lfmdesk.core._engine import _make_float32, _quantization_bits
+
+    row = Row("raw mlx-vlm, engine's config" if float32 else "raw mlx-vlm, as shipped")
+    tic = time.perf_counter()
+    model, processor = load(str(model_dir))
+    if float32:
+        _make_float32(model, quantized=_quantization_bits(model_dir) is not None)
+    row.load_s = time.perf_counter() - tic
+    _force_tokens(processor)
+    from lfmdesk.core import VisionSettings
+    from lfmdesk.core._tiling import apply_vision_settings
+
+    apply_vision_settings(processor.image_processor, VisionSettings())
+    prompt = apply_chat_template(processor, model.config, PROMPT, num_images=1)
+    mx.reset_peak_memory()
+    row.ttft_s, row.decode_tps, text = _time_stream(
+        lambda: stream_generate(
+            model, processor, prompt, image=[str(image)], max_tokens=TOKENS, temperature=0.0
+        )
+    )
+    row.peak_gb = mx.get_peak_memory() / 1e9
+    messages = [
+        {"role": "user", "content": PROMPT},
+        {"role": "assistant", "content": text},
+        {"role": "user", "content": FOLLOW_UP},
+    ]
+    prompt2 = apply_chat_template(processor, model.config, messages, num_images=1)
+    row.followup_ttft_s, _, _ = _time_stream(
+        lambda: stream_generate(
+            model, processor, prompt2, image=[str(image)], max_tokens=8, temperature=0.0
+        )
+    )
+    row.note = "no vision/prefix cache passed"
+    return row
+
+
+def _time_stream(start: Callable[[], Any]) -> tuple[float, float, str]:
+    tic = time.perf_counter()
+    first = None
+    pieces: list[str] = []
+    n = 0
+    for result in start():
+        if first is None:
+            first = time.perf_counter()
+        pieces.append(result.text)
+        n += 1
+    end = time.perf_counter()
+    first = first or end
+    return first - tic, (n - 1) / (end - first) if n > 1 else 0.0, "".join(pieces)
+
+
+def bench_engine(model_dir: Path, image_path: Path) -> Row:
+    """lfmdesk's engine: first turn, then a follow-up on the same image."""
+    row = Row("lfmdesk engine")
+    engine = Engine()
+    tic = time.perf_counter()
+    info = engine.load(model_dir)
+    row.load_s = time.perf_counter() - tic
+    _force_tokens(engine._processor)
+    image = load_image(image_path)
+    greedy = SamplingSettings(temperature=0.0, max_tokens=TOKENS, repetition_penalty=1.0)
+    first = ChatRequest.single(PROMPT, [image], sampling=greedy)
+    text, stats = _run_engine(engine, first)
+    row.ttft_s, row.decode_tps, row.vision_s = (
+        stats.ttft_seconds,
+        stats.decode_tps,
+        stats.vision_seconds,
+    )
+    row.peak_gb = stats.peak_memory_bytes / 1e9
+    follow = ChatRequest(
+        (*first.messages, Message("assistant", text), Message("user", FOLLOW_UP)),
+        sampling=SamplingSettings(temperature=0.0, max_tokens=8, repetition_penalty=1.0),
+    )
+    _, stats2 = _run_engine(engine, follow)
+    row.followup_ttft_s = stats2.ttft_seconds
+    row.note = (
+        f"compute {info.compute_dtype}, BLAS {Path(info.blas).name if info.blas else 'none'}; "
+        f"follow-up: vision cache {stats2.vision_cache_hits}/1, "
+        f"{stats2.cached_prompt_tokens}/{stats2.prompt_tokens} prompt tokens cached"
+    )
+    engine.unload()
+    return row
+
+
+def _run_engine(engine: Engine, request: ChatRequest) -> tuple[str, Any]:
+    from lfmdesk.core import GenerationStats, TextDelta
+
+    text, stats = "", None
+    for event in engine.stream_chat(request):
+        if isinstance(event, TextDelta):
+            text += event.text
+        elif isinstance(event, GenerationStats):
+            stats = event
+    return text, stats
+
+
+def bench_transformers(model_dir: Path, image_path: Path) -> Row | None:
+    """transformers + torch (bf16, CPU) on the same checkpoint, if torch is installed."""
+    try:
+        import torch
+        from transformers import AutoModelForImageTextToText, AutoProcessor
+    except ImportError:
+        return None
+    from PIL import Image
+
+    row = Row("transformers (torch, bf16)")
+    tic = time.perf_counter()
+    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.bfloat16)
+    processor = AutoProcessor.from_pretrained(str(model_dir))
+    row.load_s = time.perf_counter() - tic
+    conv = [
+        {
+            "role": "user",
+            "content": [
+                {"type": "image", "image": Image.open(image_path)},
+                {"type": "text", "text": PROMPT},
+            ],
+        }
+    ]
+    inputs = processor.apply_chat_template(
+        conv, add_generation_prompt=True, return_tensors="pt", return_dict=True, tokenize=True
+    )
+    with torch.inference_mode():
+        tic = time.perf_counter()
+        model.generate(**inputs, max_new_tokens=1, min_new_tokens=1, do_sample=False)
+        row.ttft_s = time.perf_counter() - tic
+        tic = time.perf_counter()
+        model.generate(**inputs, max_new_tokens=TOKENS, min_new_tokens=TOKENS, do_sample=False)
+        total = time.perf_counter() - tic
+    row.decode_tps = (TOKENS - 1) / max(total - row.ttft_s, 1e-9)
+    row.note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    return row
+
+
+def _fmt(v: float | None, unit: str = "s") -> str:
+    return "-" if v is None else f"{v:.2f}{unit}"
+
+
+def report(rows: list[Row]) -> str:
+    """A plain-text table plus the ratios the targets are stated in."""
+    head = (
+        f"{'':32} {'load':>8} {'TTFT':>8} {'vision':>8} {'decode':>11} {'peak':>8} "
+        f"{'follow-up':>10}"
+    )
+    lines = [head]
+    for r in rows:
+        lines.append(
+            f"{r.name:32} {_fmt(r.load_s):>8} {_fmt(r.ttft_s):>8} {_fmt(r.vision_s):>8} "
+            f"{r.decode_tps:>7.1f} t/s {r.peak_gb:>6.2f}GB {_fmt(r.followup_ttft_s):>10}"
+        )
+    by = {r.name: r for r in rows}
+    eng, raw = by.get("lfmdesk engine"), by.get("raw mlx-vlm, engine's config")
+    shipped = by.get("raw mlx-vlm, as shipped")
+    if eng and raw:
+        lines.append(
+            f"engine/raw (same config): TTFT {eng.ttft_s / raw.ttft_s:.3f}, "
+            f"decode time/token {raw.decode_tps / eng.decode_tps:.3f}  (target <= 1.03)"
+        )
+    if eng and eng.followup_ttft_s is not None:
+        lines.append(
+            f"engine follow-up TTFT / first TTFT: {eng.followup_ttft_s / eng.ttft_s:.3f}"
+            "  (target <= 0.15)"
+        )
+    if eng and shipped:
+        lines.append(
+            f"engine vs raw as shipped: TTFT {shipped.ttft_s / eng.ttft_s:.1f}x faster, "
+            f"decode {eng.decode_tps / shipped.decode_tps:.1f}x faster"
+        )
+    lines += [f"  {r.name}: {r.note}" for r in rows if r.note]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark and print the report (``--json`` for machine-readable rows)."""
+    p = argparse.ArgumentParser(
+        prog="python -m lfmdesk.bench",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--model", help="benchmark this model folder instead of the random 450M one")
+    p.add_argument("--skip-shipped", action="store_true", help="skip the slow as-shipped row")
+    p.add_argument("--json", action="store_true")
+    args = p.parse_args(argv)
+    model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    image = _test_image(_cache_dir() / "bench-512.png")
+    rows = []
+    if not args.skip_shipped:
+        rows.append(bench_raw(model_dir, image, float32=False))
+    rows.append(bench_raw(model_dir, image, float32=True))
+    rows.append(bench_engine(model_dir, image))
+    hf = bench_transformers(model_dir, image)
+    if hf:
+        rows.append(hf)
+    print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else report(rows))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,202 @@
+"""Sampling and vision settings: frozen, validated, saved as JSON.
+
+Defaults are the LFM2.5-VL-450M model card's. Every numeric field has an allowed range in
+``RANGES``; a value outside it raises :class:`SettingsError` naming the field and the range.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._errors import SettingsError
+
+__all__ = [
+    "RANGES",
+    "SCHEMA_VERSION",
+    "AppSettings",
+    "SamplingSettings",
+    "VisionSettings",
+    "config_dir",
+    "load_settings",
+    "save_settings",
+]
+
+SCHEMA_VERSION = 1
+
+# (low, high) inclusive; None means "no bound on that side".
+RANGES: dict[str, tuple[float | None, float | None]] = {
+    "temperature": (0.0, 2.0),
+    "min_p": (0.0, 1.0),
+    "top_p": (0.0, 1.0),
+    "repetition_penalty": (1.0, 2.0),
+    "max_tokens": (1, 8192),
+    "seed": (0, 2**32 - 1),
+    "min_image_tokens": (16, 1024),
+    "max_image_tokens": (16, 1024),
+    # 1 tile with splitting on makes mlx-vlm squash the image; turn splitting off instead.
+    "min_tiles": (2, 64),
+    "max_tiles": (2, 64),
+}
+
+_T = TypeVar("_T")
+
+
+def _check_range(name: str, value: float) -> None:
+    low, high = RANGES[name]
+    bad = isinstance(value, float) and math.isnan(value)
+    if bad or (low is not None and value < low) or (high is not None and value > high):
+        raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value}")
+
+
+def _check_fields(obj: object) -> None:
+    for f in dataclasses.fields(obj):  # type: ignore[arg-type]
+        value = getattr(obj, f.name)
+        if f.name in RANGES and value is not None:
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise SettingsError(f"{f.name} must be a number, got {value!r}")
+            if f.type in ("int", "int | None") and not isinstance(value, int):
+                raise SettingsError(f"{f.name} must be a whole number, got {value!r}")
+            _check_range(f.name, value)
+        elif f.type == "bool" and not isinstance(value, bool):
+            raise SettingsError(f"{f.name} must be true or false, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SamplingSettings:
+    """How tokens are drawn. Defaults: the LFM2.5-VL-450M model card.
+
+    Attributes:
+        temperature: 0 means greedy decoding.
+        min_p: drop tokens below ``min_p`` times the top token's probability.
+        top_p: nucleus sampling; 1.0 disables it.
+        repetition_penalty: 1.0 disables it.
+        max_tokens: the most tokens one answer may have.
+        seed: fixes the random draws; None draws a fresh seed per answer.
+    """
+
+    temperature: float = 0.1
+    min_p: float = 0.15
+    top_p: float = 1.0
+    repetition_penalty: float = 1.05
+    max_tokens: int = 512
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+
+
+@dataclass(frozen=True)
+class VisionSettings:
+    """How an image becomes tokens (the LFM2-VL tiling). Defaults: the LFM2.5 card.
+
+    Liquid's MLX repos ship ``do_image_splitting: false``; the official behaviour (and
+    mlx-vlm's) is splitting on, which is the default here.
+
+    Attributes:
+        min_image_tokens: fewest tokens for a single-tile image or the thumbnail.
+        max_image_tokens: most tokens for a single-tile image or the thumbnail.
+        do_image_splitting: split large images into 512 px tiles.
+        min_tiles: fewest tiles when splitting.
+        max_tiles: most tiles when splitting.
+        use_thumbnail: add a downscaled whole-image view after the tiles.
+    """
+
+    min_image_tokens: int = 32
+    max_image_tokens: int = 256
+    do_image_splitting: bool = True
+    min_tiles: int = 2
+    max_tiles: int = 10
+    use_thumbnail: bool = True
+
+    def __post_init__(self) -> None:
+        _check_fields(self)
+        if self.min_image_tokens > self.max_image_tokens:
+            raise SettingsError(
+                f"min_image_tokens ({self.min_image_tokens}) must not exceed "
+                f"max_image_tokens ({self.max_image_tokens})"
+            )
+        if self.min_tiles > self.max_tiles:
+            raise SettingsError(
+                f"min_tiles ({self.min_tiles}) must not exceed max_tiles ({self.max_tiles})"
+            )
+
+    def key(self) -> tuple[int, int, bool, int, int, bool]:
+        """A hashable identity, used in cache keys so changed tiling never hits stale data."""
+        return (
+            self.min_image_tokens,
+            self.max_image_tokens,
+            self.do_image_splitting,
+            self.min_tiles,
+            self.max_tiles,
+            self.use_thumbnail,
+        )
+
+
+@dataclass(frozen=True)
+class AppSettings:
+    """Everything lfmdesk remembers between runs."""
+
+    schema_version: int = SCHEMA_VERSION
+    model: str = "8bit"
+    sampling: SamplingSettings = field(default_factory=SamplingSettings)
+    vision: VisionSettings = field(default_factory=VisionSettings)
+
+
+def _from_dict(cls: type[_T], data: Any) -> _T:
+    """Build ``cls`` from a JSON dict, ignoring unknown keys and keeping defaults."""
+    if not isinstance(data, dict):
+        return cls()
+    names = {f.name for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
+    return cls(**{k: v for k, v in data.items() if k in names})
+
+
+def settings_from_dict(data: Any) -> AppSettings:
+    """Parse a saved settings dict; unknown keys are ignored, bad values raise."""
+    if not isinstance(data, dict):
+        raise SettingsError("settings file must hold a JSON object")
+    model = data.get("model", AppSettings.model)
+    return AppSettings(
+        model=model if isinstance(model, str) else AppSettings.model,
+        sampling=_from_dict(SamplingSettings, data.get("sampling")),
+        vision=_from_dict(VisionSettings, data.get("vision")),
+    )
+
+
+def config_dir() -> Path:
+    """The platform's config folder for lfmdesk (``LFMDESK_CONFIG_DIR`` overrides it)."""
+    override = os.environ.get("LFMDESK_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir("lfmdesk", appauthor=False))
+
+
+def load_settings(path: Path | None = None) -> AppSettings:
+    """Read settings; a missing file gives the defaults, a corrupt one raises SettingsError."""
+    path = path or config_dir() / "settings.json"
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return AppSettings()
+    except OSError as exc:
+        raise SettingsError(f"cannot read settings {path}: {exc.strerror}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SettingsError(f"settings {path} is not valid JSON (line {exc.lineno})") from None
+    return settings_from_dict(data)
+
+
+def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
+    """Write settings as JSON atomically; returns the path written."""
+    path = path or config_dir() / "settings.json"
+    write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
+    return path

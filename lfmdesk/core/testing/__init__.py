@@ -1,0 +1,29 @@
+"""Test fixtures shipped with lfmdesk: tiny random-weight LFM2-VL checkpoints.
+
+They are laid out exactly like Liquid AI's Hugging Face and MLX repositories and load with
+the real ``mlx_vlm.load``, so engine and CLI tests run the real stack without a download::
+
+    from lfmdesk.core.testing import build_fixture_family
+
+    family = build_fixture_family(tmp_path)      # {"hf", "v1", "4bit", ..., "bf16"}
+    model, processor = mlx_vlm.load(str(family["8bit"]))
+"""
+
+from lfmdesk.core.testing._checkpoints import (
+    FAMILY_BITS,
+    build_fixture_family,
+    write_checkpoint,
+    write_quantized,
+)
+from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
+from lfmdesk.core.testing._tokenizer import added_tokens
+
+__all__ = [
+    "FAMILY_BITS",
+    "FakeHub",
+    "RequestRecord",
+    "added_tokens",
+    "build_fixture_family",
+    "write_checkpoint",
+    "write_quantized",
+]
