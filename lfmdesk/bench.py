@@ -180,31 +180,59 @@ def _run_engine(engine: Engine, request: ChatRequest) -> tuple[str, Any]:
 
 
 def bench_transformers(model_dir: Path, image_path: Path) -> Row | None:
-    """transformers + torch (bf16, CPU) on the same checkpoint, if torch is installed."""
-    try:
-        import torch
-        from transformers import AutoModelForImageTextToText, AutoProcessor
-    except ImportError:
+    """transformers + torch (bf16, CPU) on the same checkpoint, in a clean subprocess.
+
+    mlx-vlm patches transformers' Lfm2VlProcessor when imported, so the torch row cannot
+    share this interpreter.
+    """
+    import importlib.util
+    import subprocess
+
+    if importlib.util.find_spec("torch") is None:
         return None
+    code = "import sys, lfmdesk.bench as b; b._transformers_child(sys.argv[1], sys.argv[2])"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, str(model_dir), str(image_path)],
+        capture_output=True,
+        text=True,
+    )
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        return Row("transformers (torch, bf16)", note=f"failed: {tail}")
+    return Row(**json.loads(lines[-1]))
+
+
+def _transformers_child(model_dir: str, image_path: str) -> None:
+    import numpy as np
+    import torch
+    from mlx_vlm.models.lfm2_vl.processing_lfm2_vl import Lfm2VlProcessor
     from PIL import Image
+    from transformers import AutoModelForImageTextToText
 
     row = Row("transformers (torch, bf16)")
     tic = time.perf_counter()
-    model = AutoModelForImageTextToText.from_pretrained(str(model_dir), dtype=torch.bfloat16)
-    processor = AutoProcessor.from_pretrained(str(model_dir))
+    model = AutoModelForImageTextToText.from_pretrained(model_dir, dtype=torch.bfloat16)
+    # transformers' LFM2-VL image processor needs torchvision (no CPU wheel here); mlx-vlm's
+    # NumPy processor gives the same ids, shapes and masks and pixels within one 8-bit level.
+    processor = Lfm2VlProcessor.from_pretrained(model_dir)
     row.load_s = time.perf_counter() - tic
-    conv = [
-        {
-            "role": "user",
-            "content": [
-                {"type": "image", "image": Image.open(image_path)},
-                {"type": "text", "text": PROMPT},
-            ],
-        }
-    ]
-    inputs = processor.apply_chat_template(
-        conv, add_generation_prompt=True, return_tensors="pt", return_dict=True, tokenize=True
+    messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": PROMPT}]}]
+    text = processor.tokenizer.apply_chat_template(
+        messages, add_generation_prompt=True, tokenize=False
     )
+    raw = processor(text=text, images=[Image.open(image_path).convert("RGB")])
+    inputs = {
+        k: torch.from_numpy(np.asarray(raw[k]))
+        for k in (
+            "input_ids",
+            "attention_mask",
+            "pixel_values",
+            "pixel_attention_mask",
+            "spatial_shapes",
+        )
+    }
+    inputs["pixel_values"] = inputs["pixel_values"].to(torch.bfloat16)
     with torch.inference_mode():
         tic = time.perf_counter()
         model.generate(**inputs, max_new_tokens=1, min_new_tokens=1, do_sample=False)
@@ -214,7 +242,7 @@ def bench_transformers(model_dir: Path, image_path: Path) -> Row | None:
         total = time.perf_counter() - tic
     row.decode_tps = (TOKENS - 1) / max(total - row.ttft_s, 1e-9)
     row.note = f"torch {torch.__version__}, {torch.get_num_threads()} threads"
-    return row
+    print(json.dumps(asdict(row)))
 
 
 def _fmt(v: float | None, unit: str = "s") -> str:
@@ -233,7 +261,7 @@ def report(rows: list[Row]) -> str:
             f"{r.name:32} {_fmt(r.load_s):>8} {_fmt(r.ttft_s):>8} {_fmt(r.vision_s):>8} "
             f"{r.decode_tps:>7.1f} t/s {r.peak_gb:>6.2f}GB {_fmt(r.followup_ttft_s):>10}"
         )
-    by = {r.name: r for r in rows}
+    by = {r.name: r for r in rows if r.ttft_s > 0 and r.decode_tps > 0}
     eng, raw = by.get("lfmdesk engine"), by.get("raw mlx-vlm, engine's config")
     shipped = by.get("raw mlx-vlm, as shipped")
     if eng and raw:
@@ -268,14 +296,23 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
     image = _test_image(_cache_dir() / "bench-512.png")
-    rows = []
-    if not args.skip_shipped:
-        rows.append(bench_raw(model_dir, image, float32=False))
-    rows.append(bench_raw(model_dir, image, float32=True))
-    rows.append(bench_engine(model_dir, image))
-    hf = bench_transformers(model_dir, image)
-    if hf:
-        rows.append(hf)
+    steps: list[tuple[str, Callable[[], Row | None]]] = [
+        ("raw mlx-vlm, as shipped", lambda: bench_raw(model_dir, image, float32=False)),
+        ("raw mlx-vlm, engine's config", lambda: bench_raw(model_dir, image, float32=True)),
+        ("lfmdesk engine", lambda: bench_engine(model_dir, image)),
+        ("transformers (torch, bf16)", lambda: bench_transformers(model_dir, image)),
+    ]
+    if args.skip_shipped:
+        steps = steps[1:]
+    rows: list[Row] = []
+    for name, step in steps:
+        print(f"running: {name} ...", file=sys.stderr, flush=True)
+        try:
+            row = step()
+        except Exception as exc:  # one failed row must not lose the others
+            row = Row(name, note=f"failed: {type(exc).__name__}: {exc}")
+        if row is not None:
+            rows.append(row)
     print(json.dumps([asdict(r) for r in rows], indent=2) if args.json else report(rows))
     return 0
 

@@ -51,13 +51,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("sampling")
     for name, typ, text in SAMPLING_FLAGS:
         s.add_argument(_flag(name), type=typ, default=None, help=text)
-    v = p.add_argument_group("vision")
-    for name, typ, text in VISION_FLAGS:
-        v.add_argument(_flag(name), type=typ, default=None, help=text)
-    for name, text in VISION_SWITCHES:
-        v.add_argument(
-            _SWITCH_FLAGS[name], dest=name, action=argparse.BooleanOptionalAction, help=text
-        )
+    _add_vision_flags_only(p)
 
 
 def _add_vision_flags_only(p: argparse.ArgumentParser) -> None:
