@@ -18,6 +18,7 @@ def _isolated_dirs(
     base = tmp_path_factory.getbasetemp()
     monkeypatch.setenv("LFMDESK_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("HF_HUB_CACHE", str(base / "hf-cache"))
+    monkeypatch.setenv("LFMDESK_DATA_DIR", str(base / "data"))
 
 
 @pytest.fixture(scope="session")

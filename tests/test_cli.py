@@ -233,7 +233,16 @@ def test_models_list_shows_the_variants() -> None:
     assert [r["key"] for r in rows if r["default"]] == ["8bit"]
 
 
-def test_no_arguments_prints_help_until_the_window_lands() -> None:
-    proc = lfmdesk()
+def test_help_lists_the_commands() -> None:
+    proc = lfmdesk("--help")
     assert proc.returncode == 0
-    assert "ask" in proc.stdout and "detect" in proc.stdout
+    assert all(cmd in proc.stdout for cmd in ("ask", "detect", "chat", "tools", "tiles", "models"))
+
+
+def test_window_self_test_answers_about_a_picture(fixture_models) -> None:
+    """`lfmdesk --model FOLDER --self-test`: the window, its engine process and the model."""
+    proc = lfmdesk(
+        "--model", str(fixture_models["8bit"]), "--self-test", env={"QT_QPA_PLATFORM": "offscreen"}
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "self-test: ok:" in proc.stdout and "image tokens" in proc.stdout

@@ -16,12 +16,14 @@ from lfmdesk.core.testing._checkpoints import (
     write_quantized,
 )
 from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
+from lfmdesk.core.testing._scripted import ScriptedEngine
 from lfmdesk.core.testing._tokenizer import added_tokens
 
 __all__ = [
     "FAMILY_BITS",
     "FakeHub",
     "RequestRecord",
+    "ScriptedEngine",
     "added_tokens",
     "build_fixture_family",
     "write_checkpoint",

@@ -1,0 +1,123 @@
+"""Starting the window: ``lfmdesk`` (optionally ``--model SPEC``)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+
+from lfmdesk.core import (
+    DEFAULT_VARIANT_KEY,
+    VARIANTS,
+    AppSettings,
+    ConversationStore,
+    LfmdeskError,
+    list_cached,
+    load_settings,
+    resolve_model,
+    save_settings,
+)
+from lfmdesk.gui._model_bar import ModelRow
+
+__all__ = ["model_rows", "run_app"]
+
+
+def model_rows() -> list[ModelRow]:
+    """The switcher's rows: every known variant, with what is downloaded and its size."""
+    cached = {c.repo_id: c for c in list_cached()}
+    rows = []
+    for v in VARIANTS:
+        hit = cached.get(v.repo_id)
+        bits = f"{v.bits}-bit" if v.bits else "bf16"
+        rows.append(
+            ModelRow(
+                spec=v.key,
+                title=f"{v.family} · {bits}",
+                size_bytes=hit.size_bytes if hit else v.size_bytes,
+                downloaded=bool(hit and hit.complete),
+                is_default=v.key == DEFAULT_VARIANT_KEY,
+            )
+        )
+    return rows
+
+
+def _startup_model(spec: str | None, settings: AppSettings, rows: list[ModelRow]) -> str | None:
+    """What to load at start: ``--model``, else the saved choice if it is on disk."""
+    if spec:
+        return spec
+    try:
+        ref = resolve_model(settings.model)
+    except LfmdeskError:
+        return None
+    if ref.folder is not None:
+        return str(ref.folder)
+    downloaded = {r.spec for r in rows if r.downloaded}
+    return settings.model if ref.variant and ref.variant.key in downloaded else None
+
+
+def _parse(argv: Sequence[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="lfmdesk", description="Open the lfmdesk window.")
+    p.add_argument("--model", "-m", help="variant key, repo id or model folder to load")
+    p.add_argument("--compute", choices=("auto", "native", "float32"), default="auto")
+    p.add_argument(
+        "--self-test",
+        action="store_true",
+        help="load the model, ask one question about a picture, exit 0 if it worked",
+    )
+    p.add_argument(
+        "--engine", choices=("real", "scripted"), default="real", help=argparse.SUPPRESS
+    )  # scripted: demos and screenshots without a model
+    return p.parse_args(list(argv))
+
+
+def run_app(argv: Sequence[str]) -> int:
+    """Open the window and run the event loop; returns the exit code."""
+    args = _parse(argv)
+    from PySide6.QtWidgets import QApplication
+
+    from lfmdesk.gui._engine_client import EngineClient
+    from lfmdesk.gui._ui_state import UiState
+    from lfmdesk.gui._window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("lfmdesk")
+    app.setOrganizationName("lfmdesk")
+    try:
+        settings = load_settings()
+    except LfmdeskError as exc:  # a broken settings file must not stop the app opening
+        print(f"lfmdesk: warning: {exc}; using defaults", file=sys.stderr)
+        settings = AppSettings()
+    rows = model_rows()
+    startup = _startup_model(args.model, settings, rows)
+    client = EngineClient(engine_factory=args.engine, compute=args.compute)
+    window = MainWindow(
+        client,
+        ConversationStore(),
+        settings,
+        rows,
+        has_model=startup is not None,
+        save_settings=_saver(),
+        ui_state=UiState(),
+    )
+    window.show()
+    client.start()
+    if args.self_test:
+        if startup is None:
+            print("self-test: no model to test; pass --model", file=sys.stderr)
+            return 1
+        from lfmdesk.gui._self_test import SelfTest
+
+        SelfTest(window)
+    if startup is not None:
+        window.load_model(startup)
+    return int(app.exec())
+
+
+def _saver() -> Callable[[AppSettings], None]:
+    def save(settings: AppSettings) -> None:
+        try:
+            save_settings(settings)
+        except (OSError, LfmdeskError) as exc:
+            print(f"lfmdesk: warning: cannot save settings: {exc}", file=sys.stderr)
+
+    return save

@@ -1,0 +1,104 @@
+"""Conversions between Pillow images, Qt images and :class:`lfmdesk.core.LoadedImage`.
+
+Nothing here decodes a file: image *data* that arrives through Qt (a paste, a drop from a
+browser) is encoded to PNG and handed to :func:`lfmdesk.core.load_image`, so it follows the
+same checks, orientation and RGB conversion as a file does.
+
+::
+
+    pixmap = pil_to_qpixmap(loaded.image)                 # what the canvas shows
+    loaded = qimage_to_loaded(QApplication.clipboard().image())
+    icon = thumbnail_pixmap(loaded, 64)
+
+``pil_to_qimage`` and ``qimage_to_loaded`` are safe off the GUI thread (QImage is);
+the ``*_pixmap`` functions are not (QPixmap belongs to the GUI thread).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PIL import Image
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtGui import QImage, QPixmap
+
+from lfmdesk.core import ImageError, LoadedImage, load_image
+
+__all__ = ["pil_to_qimage", "pil_to_qpixmap", "qimage_to_loaded", "thumbnail_pixmap"]
+
+# Pillow mode -> (mode handed to Qt, bytes per pixel, Qt format). Other modes become RGB.
+_FORMATS: dict[str, tuple[str, int, QImage.Format]] = {
+    "RGB": ("RGB", 3, QImage.Format.Format_RGB888),
+    "RGBA": ("RGBA", 4, QImage.Format.Format_RGBA8888),
+}
+
+# PNG "quality" in Qt is inverse compression; the bytes only live until load_image reads them,
+# so speed matters more than size.
+_PNG_QUALITY = 90
+
+
+def pil_to_qimage(image: Image.Image) -> QImage:
+    """Convert a Pillow image to a QImage that owns its pixels.
+
+    Args:
+        image: any Pillow image; modes other than RGB and RGBA are converted to RGB.
+
+    Returns:
+        An RGB888 (or RGBA8888) QImage independent of ``image``'s buffer.
+    """
+    mode, depth, fmt = _FORMATS.get(image.mode, _FORMATS["RGB"])
+    pixels = image if image.mode == mode else image.convert(mode)
+    data = pixels.tobytes("raw", mode)
+    view = QImage(data, pixels.width, pixels.height, pixels.width * depth, fmt)
+    # The QImage above borrows ``data``; copy() detaches it before ``data`` is freed.
+    return view.copy()
+
+
+def pil_to_qpixmap(image: Image.Image) -> QPixmap:
+    """Convert a Pillow image to a QPixmap (GUI thread only)."""
+    return QPixmap.fromImage(pil_to_qimage(image))
+
+
+def qimage_to_loaded(qimage: QImage, source: str = "<pasted image>") -> LoadedImage:
+    """Turn pasted or dropped image data into a :class:`LoadedImage` via ``load_image``.
+
+    Args:
+        qimage: the image Qt handed over (clipboard or drop).
+        source: what :attr:`LoadedImage.source` should say, for titles and history.
+
+    Returns:
+        The loaded image; its ``content_hash`` equals that of the same pixels loaded from a file.
+
+    Raises:
+        ImageError: when the data is empty or cannot be encoded.
+    """
+    if qimage.isNull():
+        raise ImageError("the pasted or dropped data holds no image; copy the image again")
+    array = QByteArray()
+    buffer = QBuffer(array)
+    buffer.open(QIODevice.OpenModeFlag.WriteOnly)
+    saved = qimage.save(buffer, b"PNG", _PNG_QUALITY)
+    buffer.close()
+    if not saved:
+        raise ImageError("cannot read the pasted or dropped image; save it to a file and open it")
+    loaded = load_image(bytes(array.data()))
+    return dataclasses.replace(loaded, source=source)
+
+
+def thumbnail_pixmap(image: LoadedImage, size: int) -> QPixmap:
+    """A pixmap of ``image`` whose longer side is at most ``size`` pixels (GUI thread only).
+
+    Args:
+        image: the loaded image.
+        size: the longest side in pixels; smaller images keep their size.
+
+    Returns:
+        The downscaled pixmap, aspect ratio kept.
+    """
+    scale = min(1.0, size / max(image.width, image.height))
+    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = image.image
+    if target != small.size:
+        # reducing_gap lets Pillow box-reduce first: fast on camera-sized images.
+        small = small.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return pil_to_qpixmap(small)

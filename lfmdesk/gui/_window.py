@@ -1,0 +1,398 @@
+"""The main window: canvas and chat side by side, model bar on top, settings in a dock.
+
+The window wires widgets to the chat controller and the engine client; the logic lives in
+the controller (conversations) and the core (everything else).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+from collections.abc import Callable
+
+from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
+from PySide6.QtGui import (
+    QAction,
+    QCloseEvent,
+    QDragEnterEvent,
+    QDropEvent,
+    QGuiApplication,
+    QKeySequence,
+    QShowEvent,
+)
+from PySide6.QtWidgets import (
+    QDockWidget,
+    QFileDialog,
+    QLineEdit,
+    QMainWindow,
+    QPlainTextEdit,
+    QSplitter,
+    QStackedWidget,
+    QTextEdit,
+    QVBoxLayout,
+    QWidget,
+)
+
+from lfmdesk.core import (
+    AppSettings,
+    ConversationStore,
+    LoadedImage,
+    ModelInfo,
+    SamplingSettings,
+    VisionSettings,
+    plan_tiles,
+)
+from lfmdesk.gui._banner import Banner
+from lfmdesk.gui._canvas import ImageCanvas
+from lfmdesk.gui._chat_panel import ChatPanel
+from lfmdesk.gui._controller import ChatController
+from lfmdesk.gui._dialogs import ConversationList, PromptDialog
+from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._model_bar import ModelBar, ModelRow
+from lfmdesk.gui._settings_panel import SettingsPanel
+from lfmdesk.gui._status import StatusStrip
+from lfmdesk.gui._tools_drawer import ToolsDrawer
+from lfmdesk.gui._ui_state import UiState
+from lfmdesk.gui._welcome import WelcomePanel
+
+__all__ = ["MainWindow"]
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.webp *.gif *.bmp *.tif *.tiff *.heic *.heif)"
+
+
+def _freeze_startup_objects() -> None:
+    gc.collect()
+    gc.freeze()
+
+
+def model_summary(info: ModelInfo) -> str:
+    """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU"."""
+    bits = f"{info.bits}-bit" if info.bits else "bf16"
+    return f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
+
+
+class MainWindow(QMainWindow):
+    """lfmdesk's window. Everything it needs comes in through the constructor."""
+
+    def __init__(
+        self,
+        client: EngineClient,
+        store: ConversationStore,
+        settings: AppSettings,
+        rows: list[ModelRow],
+        *,
+        has_model: bool,
+        save_settings: Callable[[AppSettings], None],
+        ui_state: UiState,
+    ) -> None:
+        super().__init__()
+        self.setWindowTitle("lfmdesk")
+        self.setAcceptDrops(True)
+        self.client, self.settings, self.ui_state = client, settings, ui_state
+        self._save_settings = save_settings
+        self._current_image: LoadedImage | None = None
+        self._gc_frozen = False
+        self._build_widgets(rows, settings)
+        self.controller = ChatController(
+            client, store, self.chat, self._settings_now, self.tools.tools, self
+        )
+        self._build_layout()
+        self._build_menus()
+        self._connect()
+        self.stack.setCurrentWidget(self.main if has_model else self.welcome)
+        self.chat.set_input_enabled(False, "Loading the model…")
+        self._restore_geometry()
+        self._refresh_conversations()
+
+    # --- construction ------------------------------------------------------------------
+
+    def _build_widgets(self, rows: list[ModelRow], settings: AppSettings) -> None:
+        self.banner = Banner()
+        self.model_bar = ModelBar(rows, settings.model)
+        self.canvas = ImageCanvas()
+        self.chat = ChatPanel()
+        self.tools = ToolsDrawer()
+        self.settings_panel = SettingsPanel(settings.sampling, settings.vision)
+        self.status = StatusStrip()
+        self.welcome = WelcomePanel()
+        self.welcome.set_default(next((r for r in rows if r.is_default), None))
+        self.conversations = ConversationList()
+
+    def _build_layout(self) -> None:
+        right = QWidget()
+        column = QVBoxLayout(right)
+        column.setContentsMargins(0, 0, 0, 0)
+        column.addWidget(self.chat, 1)
+        column.addWidget(self.tools)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(right)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+        self.canvas.setMinimumWidth(320)
+        right.setMinimumWidth(360)
+        self.splitter.setSizes([720, 520])
+        self.main = self.splitter
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.welcome)
+        self.stack.addWidget(self.main)
+        central = QWidget()
+        outer = QVBoxLayout(central)
+        outer.setContentsMargins(6, 6, 6, 0)
+        outer.addWidget(self.banner)
+        outer.addWidget(self.model_bar)
+        outer.addWidget(self.stack, 1)
+        self.setCentralWidget(central)
+        self.settings_dock = self._dock("Settings", self.settings_panel, "settings")
+        self.history_dock = self._dock("Conversations", self.conversations, "conversations")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.history_dock)
+        self.settings_dock.hide()
+        self.history_dock.hide()
+        self.statusBar().addPermanentWidget(self.status, 1)
+
+    def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(name)
+        dock.setWidget(widget)
+        return dock
+
+    def _action(
+        self,
+        menu_name: str,
+        text: str,
+        slot: Callable[[], object],
+        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
+        checkable: bool = False,
+    ) -> QAction:
+        action = QAction(text, self)
+        if shortcut is not None:
+            action.setShortcut(QKeySequence(shortcut))
+        action.setCheckable(checkable)
+        action.triggered.connect(slot)
+        self._menus[menu_name].addAction(action)
+        return action
+
+    def _build_menus(self) -> None:
+        bar = self.menuBar()
+        self._menus = {name: bar.addMenu(name) for name in ("&File", "&Edit", "&View", "&Chat")}
+        keys = QKeySequence.StandardKey
+        self._action("&File", "&Open Image…", self.open_images, keys.Open)
+        self._action("&File", "&New Chat", self.controller.new_conversation, keys.New)
+        self._action(
+            "&File", "Conversations…", self.history_dock.toggleViewAction().trigger, "Ctrl+Shift+O"
+        )
+        self._action("&File", "Use a Local Model Folder…", self.choose_model_folder)
+        self._action("&File", "&Close Window", self.close, keys.Close)
+        self._action("&Edit", "&Paste Image", self.paste, keys.Paste)
+        self.boxes_action = self._action(
+            "&View", "Show &Boxes", self.toggle_boxes, "Ctrl+B", checkable=True
+        )
+        self.boxes_action.setChecked(True)
+        self._action("&View", "&Settings", self.toggle_settings, keys.Preferences)
+        self._action("&View", "Show &Prompt", self.controller.request_prompt, "Ctrl+Shift+P")
+        self._action("&Chat", "&Stop", self.controller.stop, "Esc")
+        self._action("&Chat", "&Regenerate", self.controller.regenerate, "Ctrl+Shift+R")
+
+    def _connect(self) -> None:
+        c, client = self.controller, self.client
+        c.imageShown.connect(self.show_image)
+        c.detectionsShown.connect(self.canvas.set_detections)
+        c.statsChanged.connect(self.status.set_stats)
+        c.imagesInConversation.connect(self.tools.set_images_attached)
+        c.conversationSaved.connect(self._refresh_conversations)
+        c.promptReady.connect(self.show_prompt)
+        c.problem.connect(self.show_problem)
+        self.canvas.filesDropped.connect(c.loader.load_paths)
+        self.canvas.imageDropped.connect(c.loader.load_qimage)
+        self.canvas.hoverText.connect(self.status.set_hover)
+        self.status.showPromptRequested.connect(c.request_prompt)
+        self.model_bar.modelRequested.connect(self.load_model)
+        self.model_bar.cancelRequested.connect(client.cancel_download)
+        self.welcome.downloadRequested.connect(self.load_model)
+        self.welcome.folderChosen.connect(self.load_model)
+        self.welcome.cancelRequested.connect(client.cancel_download)
+        self.settings_panel.settingsChanged.connect(self.on_settings_changed)
+        self.settings_dock.visibilityChanged.connect(lambda _v: self._update_tile_plan())
+        self.conversations.openRequested.connect(c.open_conversation)
+        self.conversations.newRequested.connect(c.new_conversation)
+        self.conversations.deleteRequested.connect(self.delete_conversation)
+        self.banner.actionTriggered.connect(self.banner.hide)
+        client.modelPhase.connect(self.on_model_phase)
+        client.downloadProgress.connect(self.on_download_progress)
+        client.modelLoaded.connect(self.on_model_loaded)
+        client.modelFailed.connect(self.on_model_failed)
+        client.crashed.connect(self.on_engine_crashed)
+
+    # --- model -------------------------------------------------------------------------
+
+    @Slot(str)
+    def load_model(self, spec: str) -> None:
+        """Switch to ``spec`` (downloads first if needed; never blocks)."""
+        self.model_bar.set_state("loading", f"Preparing {spec}…")
+        self.status.set_engine_state("Loading model…")
+        self.client.load_model(spec)
+
+    def choose_model_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
+        if folder:
+            self.load_model(folder)
+
+    @Slot(str, str)
+    def on_model_phase(self, spec: str, phase: str) -> None:
+        state = "downloading" if phase == "downloading" else "loading"
+        self.model_bar.set_state(state, f"{phase.capitalize()} {spec}…")
+        self.status.set_engine_state(f"{phase.capitalize()}…")
+
+    @Slot(object)
+    def on_download_progress(self, progress: object) -> None:
+        done, total = getattr(progress, "done_bytes", 0), getattr(progress, "total_bytes", 0)
+        self.model_bar.set_progress(done, total)
+        self.welcome.set_progress(done, total)
+
+    @Slot(str, object)
+    def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
+        self.model_bar.set_state("ready", model_summary(info))
+        self.status.set_engine_state("Ready")
+        self.stack.setCurrentWidget(self.main)
+        self.chat.set_input_enabled(True)
+        if spec != self.settings.model:
+            self.settings = dataclasses.replace(self.settings, model=spec)
+            self._save_settings(self.settings)
+
+    @Slot(str, str, bool)
+    def on_model_failed(self, spec: str, message: str, cancelled: bool) -> None:
+        text = "Download cancelled" if cancelled else message
+        self.model_bar.set_state("error", text)
+        self.welcome.set_error(text)
+        self.status.set_engine_state("No model" if cancelled else "Model failed")
+
+    @Slot(str)
+    def on_engine_crashed(self, message: str) -> None:
+        self.banner.show_message(
+            f"{message[0].upper()}{message[1:]}. A new engine is starting and reloading the "
+            "model; your conversation and boxes are safe. The interrupted answer is marked.",
+            kind="warning",
+            action_text="Dismiss",
+        )
+        self.chat.set_input_enabled(False, "Restarting the engine…")
+        self.model_bar.set_state("loading", "Restarting the engine…")
+
+    # --- images, settings, views -------------------------------------------------------
+
+    def open_images(self) -> None:
+        paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
+        if paths:
+            self.controller.loader.load_paths(paths)
+
+    def paste(self) -> None:
+        """⌘V: an image (data or file) from the clipboard, else a normal text paste."""
+        focus = self.focusWidget()
+        mime = QGuiApplication.clipboard().mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()] if mime else []
+        if mime is not None and mime.hasImage():
+            self.controller.loader.load_qimage(QGuiApplication.clipboard().image())
+        elif files:
+            self.controller.loader.load_paths(files)
+        elif isinstance(focus, (QLineEdit, QPlainTextEdit, QTextEdit)):
+            focus.paste()
+
+    @Slot(object)
+    def show_image(self, image: LoadedImage | None) -> None:
+        self._current_image = image
+        self.canvas.set_image(image)
+        self.canvas.set_detections(())
+        self._update_tile_plan()
+
+    def toggle_boxes(self) -> None:
+        self.canvas.set_boxes_visible(self.boxes_action.isChecked())
+
+    def toggle_settings(self) -> None:
+        self.settings_dock.setVisible(not self.settings_dock.isVisible())
+
+    @Slot(object, object)
+    def on_settings_changed(self, sampling: SamplingSettings, vision: VisionSettings) -> None:
+        self.settings = dataclasses.replace(self.settings, sampling=sampling, vision=vision)
+        self._save_settings(self.settings)
+        self._update_tile_plan()
+
+    def _settings_now(self) -> tuple[SamplingSettings, VisionSettings]:
+        return self.settings.sampling, self.settings.vision
+
+    def _update_tile_plan(self) -> None:
+        """While Settings is open, overlay the exact tiles the model will see."""
+        image = self._current_image
+        if image is None or not self.settings_dock.isVisible():
+            self.canvas.set_tile_plan(None)
+            self.settings_panel.set_plan_summary("Open an image to see how it is tiled.")
+            return
+        plan = plan_tiles(image.width, image.height, self.settings.vision)
+        self.canvas.set_tile_plan(plan)
+        rows, cols = plan.grid
+        shape = f"{rows}×{cols} tiles + thumbnail" if plan.tiles else "one view"
+        self.settings_panel.set_plan_summary(
+            f"{image.width}×{image.height} → {shape} = {plan.image_tokens:,} image tokens"
+        )
+
+    @Slot(str)
+    def show_prompt(self, text: str) -> None:
+        dialog = PromptDialog(self)
+        dialog.set_prompt(text)
+        dialog.show()
+
+    @Slot(str)
+    def show_problem(self, message: str) -> None:
+        self.statusBar().showMessage(message, 8000)
+
+    def delete_conversation(self, conversation_id: str) -> None:
+        self.controller.store.delete(conversation_id)
+        if self.controller.thread.conversation.id == conversation_id:
+            self.controller.new_conversation()
+        self._refresh_conversations()
+
+    def _refresh_conversations(self, *_args: object) -> None:
+        rows = [(s.id, s.title, s.updated, s.turns) for s in self.controller.store.list()]
+        self.conversations.set_rows(rows, self.controller.thread.conversation.id)
+
+    # --- window state ------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        """Files or image data dropped anywhere on the window (the canvas handles its own)."""
+        mime = event.mimeData()
+        if mime.hasUrls() or mime.hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
+        if files:
+            self.controller.loader.load_paths(files)
+        elif mime.hasImage():
+            self.controller.loader.load_qimage(mime.imageData())
+        event.acceptProposedAction()
+
+    def _restore_geometry(self) -> None:
+        geometry = self.ui_state.geometry()
+        if geometry is None or not self.restoreGeometry(QByteArray(geometry)):
+            self.resize(1280, 800)
+
+    def showEvent(self, event: QShowEvent) -> None:
+        """On first show, move start-up objects out of the garbage collector's way.
+
+        A full collection over everything Qt, PIL and the core created at start-up stalls
+        the GUI thread for ~50 ms on a small CPU (measured); frozen, those objects are
+        never scanned again, and later collections only see what the session creates.
+        """
+        super().showEvent(event)
+        if not self._gc_frozen:
+            self._gc_frozen = True
+            QTimer.singleShot(0, _freeze_startup_objects)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.controller.stop()
+        self.controller.save()
+        self.controller.flush()
+        self.ui_state.set_geometry(bytes(self.saveGeometry().data()))
+        self.client.stop()
+        super().closeEvent(event)
