@@ -43,6 +43,20 @@ __all__ = ["ChatController"]
 SettingsSource = Callable[[], tuple[SamplingSettings, VisionSettings]]
 
 
+def answer_text(turn: Turn) -> str:
+    """What the bubble says: the answer, or for detections what was found (the model's raw
+    text goes in the bubble's "Model output" fold)."""
+    if turn.kind != "detect":
+        return turn.text
+    if not turn.detections:
+        return "Found nothing." + (" The answer could not be read as boxes." if turn.text else "")
+    counts: dict[str, int] = {}
+    for det in turn.detections:
+        counts[det.label] = counts.get(det.label, 0) + 1
+    found = ", ".join(f"{n} {label}" if n > 1 else label for label, n in counts.items())
+    return f"Found {len(turn.detections)}: {found}."
+
+
 def answer_footer(turn: Turn) -> str:
     """The small line under an answer: boxes found, speed, and why it stopped."""
     parts: list[str] = []
@@ -231,7 +245,7 @@ class ChatController(QObject):
 
     def _show_turn(self, turn: Turn) -> None:
         if turn.role == "assistant":
-            self.panel.add_assistant_message(turn.text, **self._answer_view(turn))
+            self.panel.add_assistant_message(answer_text(turn), **self._answer_view(turn))
         elif turn.role == "user":
             images = [self.thread.images[i] for i in turn.image_ids if i in self.thread.images]
             text = turn.text if turn.kind != "detect" else "Find: " + turn.text.split(":", 1)[-1]
@@ -292,7 +306,7 @@ class ChatController(QObject):
             self.statsChanged.emit(event)
 
     def _finish(self, turn: Turn) -> None:
-        self.panel.finish_answer(text=turn.text, **self._answer_view(turn))
+        self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         if turn.kind == "detect":
             self.imageShown.emit(self.thread.current_detection_image())
             self.detectionsShown.emit(turn.detections)
@@ -320,7 +334,7 @@ class ChatController(QObject):
             return
         turn = self.thread.mark_interrupted()
         if turn is not None:
-            self.panel.finish_answer(text=turn.text, **self._answer_view(turn))
+            self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         self.panel.add_notice(message)
         self.save()
         self._idle()

@@ -122,10 +122,18 @@ class WelcomePanel(QWidget):
         # A readable column, centred in whatever space the window gives the panel.
         box = _named(QWidget(), "welcomeColumn")
         box.setLayout(column)
-        box.setMaximumWidth(560)
+        # A fixed width: a centred box with only a maximum gets its size hint's width, and
+        # the word-wrapped blurb then computes its height for another width and is clipped.
+        box.setFixedWidth(560)
+        # Stretches rather than an alignment flag: Qt layouts ignore height-for-width (the
+        # wrapped blurb's height) for widgets placed with an alignment.
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(box)
+        row.addStretch(1)
         outer = QVBoxLayout(self)
         outer.addStretch(1)
-        outer.addWidget(box, 0, Qt.AlignmentFlag.AlignHCenter)
+        outer.addLayout(row)
         outer.addStretch(2)
 
     # ----------------------------------------------------------------------------- public API
