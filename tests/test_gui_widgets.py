@@ -124,16 +124,16 @@ def _all_text(widget) -> str:
 
 
 def test_pending_strip_shows_thumbnails_and_removal_emits_index(panel, qtbot) -> None:
-    from lfmdesk.gui._chat_panel import _PendingItem
+    from lfmdesk.gui._chat_parts import PendingItem
 
     panel.set_pending_images([picture(), picture(320, 240)])
-    items = [w for w in panel.findChildren(_PendingItem) if w.isVisibleTo(panel)]
+    items = [w for w in panel.findChildren(PendingItem) if w.isVisibleTo(panel)]
     assert len(items) == 2
     with qtbot.waitSignal(panel.pendingImageRemoved) as removed:
         items[1].remove.click()
     assert removed.args == [1]
     panel.set_pending_images([])
-    assert not [w for w in panel.findChildren(_PendingItem) if w.isVisibleTo(panel)]
+    assert not [w for w in panel.findChildren(PendingItem) if w.isVisibleTo(panel)]
 
 
 def test_canvas_draws_one_box_per_detection_and_hides_them(qtbot) -> None:

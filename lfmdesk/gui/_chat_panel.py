@@ -23,53 +23,26 @@ from collections.abc import Sequence
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QKeySequence, QPalette, QShortcut
 from PySide6.QtWidgets import (
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
     QPushButton,
     QScrollArea,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
 from lfmdesk.core import LoadedImage, ToolCall
 from lfmdesk.gui._bubbles import ChatMessage
-from lfmdesk.gui._chat_parts import SEND_KEYS, ComposeEdit, ThumbButton, small_print
+from lfmdesk.gui._chat_parts import SEND_KEYS, ComposeEdit, PendingItem, small_print
 
 __all__ = ["ChatPanel"]
 
 _RENDER_MS = 50  # Markdown re-render at most ~20×/s while streaming
 _RENDER_MAX_MS = 500
 _STICK_PX = 32  # "at the bottom" tolerance for auto-scroll
-_STRIP_THUMB = 48
 _MARGIN = 10
 _PLACEHOLDER = f"Ask about your images… ({SEND_KEYS} to send, Enter for a new line)"
-
-
-class _PendingItem(QWidget):
-    """One thumbnail in the pending strip with a × in its corner."""
-
-    removeClicked = Signal(int)
-
-    def __init__(self, index: int, image: LoadedImage, parent: QWidget) -> None:
-        super().__init__(parent)
-        self._index = index
-        self.thumb = ThumbButton(image, _STRIP_THUMB, self)
-        self.remove = QToolButton(self)
-        self.remove.setText("×")
-        self.remove.setToolTip("Remove this image from the next message")
-        self.remove.setAccessibleName("Remove image")
-        layout = QGridLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.thumb, 0, 0)
-        layout.addWidget(self.remove, 0, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight)
-        self.remove.clicked.connect(self._on_remove)
-
-    @Slot()
-    def _on_remove(self) -> None:
-        self.removeClicked.emit(self._index)
 
 
 class ChatPanel(QWidget):
@@ -141,7 +114,7 @@ class ChatPanel(QWidget):
         self._strip_layout.setContentsMargins(_MARGIN, 0, _MARGIN, 0)
         self._strip_layout.addStretch(1)
         self._strip.hide()
-        self.pending: list[_PendingItem] = []
+        self.pending: list[PendingItem] = []
 
     def _build_input(self) -> None:
         self.input = ComposeEdit(self, min_lines=2, max_lines=8)
@@ -324,7 +297,7 @@ class ChatPanel(QWidget):
             item.deleteLater()
         self.pending = []
         for index, image in enumerate(images):
-            item = _PendingItem(index, image, self._strip)
+            item = PendingItem(index, image, self._strip)
             item.removeClicked.connect(self.pendingImageRemoved)
             item.thumb.imageClicked.connect(self.imageClicked)
             self._strip_layout.insertWidget(index, item)

@@ -32,6 +32,7 @@ from PySide6.QtGui import (
 )
 from PySide6.QtWidgets import (
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
@@ -52,6 +53,7 @@ __all__ = [
     "ComposeEdit",
     "InlineEditor",
     "MessageText",
+    "PendingItem",
     "RawBlock",
     "ThumbButton",
     "ToolCallCard",
@@ -353,3 +355,30 @@ class InlineEditor(QWidget):
         text = self.edit.toPlainText().strip()
         if text:
             self.submitted.emit(text)
+
+
+_STRIP_THUMB = 48
+
+
+class PendingItem(QWidget):
+    """One thumbnail in the pending strip with a × in its corner."""
+
+    removeClicked = Signal(int)
+
+    def __init__(self, index: int, image: LoadedImage, parent: QWidget) -> None:
+        super().__init__(parent)
+        self._index = index
+        self.thumb = ThumbButton(image, _STRIP_THUMB, self)
+        self.remove = QToolButton(self)
+        self.remove.setText("×")
+        self.remove.setToolTip("Remove this image from the next message")
+        self.remove.setAccessibleName("Remove image")
+        layout = QGridLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.thumb, 0, 0)
+        layout.addWidget(self.remove, 0, 0, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignRight)
+        self.remove.clicked.connect(self._on_remove)
+
+    @Slot()
+    def _on_remove(self) -> None:
+        self.removeClicked.emit(self._index)
