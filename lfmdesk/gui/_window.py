@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         self._save_settings = save_settings
         self._current_image: LoadedImage | None = None
         self._gc_frozen = False
+        self._rows = list(rows)
         self._build_widgets(rows, settings)
         self.controller = ChatController(
             client, store, self.chat, self._settings_now, self.tools.tools, self
@@ -253,6 +254,9 @@ class MainWindow(QMainWindow):
 
     @Slot(str, object)
     def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
+        if spec not in {row.spec for row in self._rows}:  # a local folder or a repo id
+            self._rows.append(ModelRow(spec=spec, title=info.name, size_bytes=0, downloaded=True))
+        self.model_bar.set_rows(self._rows, spec)
         self.model_bar.set_state("ready", model_summary(info))
         self.status.set_engine_state("Ready")
         self.stack.setCurrentWidget(self.main)
