@@ -35,6 +35,7 @@ from PySide6.QtGui import (
     QPixmap,
     QResizeEvent,
     QShowEvent,
+    QTransform,
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
@@ -50,11 +51,12 @@ from PySide6.QtWidgets import (
 
 from lfmdesk.core import Detection, LoadedImage, TilePlan
 from lfmdesk.gui._canvas_items import KIND, BoxItem, Layer, build_tile_overlay
-from lfmdesk.gui._qtimage import pil_to_qpixmap
+from lfmdesk.gui._qtimage import display_pixmap
 
 __all__ = ["KIND", "ImageCanvas"]
 
 _MAX_ZOOM = 32.0
+_FIT_MARGIN = 10  # view pixels around a fitted image
 _MIN_ZOOM_OF_FIT = 0.25
 _WHEEL_STEP = 1.0015  # zoom factor per 1/8 degree of wheel rotation
 _Z_IMAGE, _Z_TILES, _Z_BOXES = 0.0, 1.0, 2.0
@@ -143,6 +145,8 @@ class ImageCanvas(QGraphicsView):
 
     def _configure_view(self) -> None:
         self.setFrameShape(QFrame.Shape.NoFrame)
+        # The window colour rather than Base (white): white pictures keep a visible edge.
+        self.viewport().setBackgroundRole(QPalette.ColorRole.Window)
         self.setRenderHints(
             QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
         )
@@ -172,7 +176,7 @@ class ImageCanvas(QGraphicsView):
             self._pixmap_item.setPixmap(QPixmap())
             self.scene().setSceneRect(QRectF())
         else:
-            self._pixmap_item.setPixmap(pil_to_qpixmap(image.image))
+            self._pixmap_item.setPixmap(display_pixmap(image))
             self.scene().setSceneRect(QRectF(0, 0, image.width, image.height))
         self._hint.setVisible(image is None)
         self._set_hover(None, "")
@@ -221,18 +225,21 @@ class ImageCanvas(QGraphicsView):
     def fit(self) -> None:
         """Fit the whole image in the view; it then stays fitted as the view resizes."""
         self._auto_fit = True
-        self.resetTransform()
-        if self._image is not None:
-            self.fitInView(self.scene().sceneRect(), Qt.AspectRatioMode.KeepAspectRatio)
+        scale = self._fit_scale()
+        self.setTransform(QTransform.fromScale(scale, scale))
+        self.centerOn(self.scene().sceneRect().center())
         self._update_drag_mode()
 
     # ------------------------------------------------------------------- zooming
     def _fit_scale(self) -> float:
+        """The scale showing the whole image with a margin (boxes on its edges stay whole)."""
         rect = self.scene().sceneRect()
-        view = self.viewport().rect()
-        if rect.isEmpty() or view.isEmpty():
+        # The size without scroll bars: a fitted image never needs them.
+        view = self.maximumViewportSize()
+        width, height = view.width() - 2 * _FIT_MARGIN, view.height() - 2 * _FIT_MARGIN
+        if rect.isEmpty() or width <= 0 or height <= 0:
             return 1.0
-        return min(view.width() / rect.width(), view.height() / rect.height())
+        return min(width / rect.width(), height / rect.height())
 
     def _zoom_by(self, factor: float) -> None:
         if self._image is None or factor <= 0:

@@ -51,6 +51,9 @@ class ImageLoader(QObject):
         self._after = after_load  # e.g. the conversation store's save_image, off the GUI thread
 
     def _then(self, image: LoadedImage) -> LoadedImage:
+        from lfmdesk.gui._qtimage import prepare_display
+
+        prepare_display(image)  # canvas image and thumbnails, off the GUI thread
         if self._after is not None:
             self._after(image)
         return image

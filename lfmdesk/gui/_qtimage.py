@@ -17,6 +17,8 @@ the ``*_pixmap`` functions are not (QPixmap belongs to the GUI thread).
 from __future__ import annotations
 
 import dataclasses
+import threading
+from collections import OrderedDict
 
 from PIL import Image
 from PySide6.QtCore import QBuffer, QByteArray, QIODevice
@@ -24,7 +26,22 @@ from PySide6.QtGui import QImage, QPixmap
 
 from lfmdesk.core import ImageError, LoadedImage, load_image
 
-__all__ = ["pil_to_qimage", "pil_to_qpixmap", "qimage_to_loaded", "thumbnail_pixmap"]
+__all__ = [
+    "display_pixmap",
+    "pil_to_qimage",
+    "pil_to_qpixmap",
+    "prepare_display",
+    "qimage_to_loaded",
+    "thumbnail_pixmap",
+]
+
+# Converting a 12-megapixel photo takes ~40 ms and its thumbnail as long again: too much for
+# the GUI thread. The image loader calls prepare_display() in its worker thread; the GUI thread
+# then only wraps the ready QImages in pixmaps. Bounded: a few recent images.
+_PREPARED: OrderedDict[tuple[str, int], QImage] = OrderedDict()
+_PREPARED_MAX = 24
+_PREPARED_LOCK = threading.Lock()  # written by the loader thread, read by the GUI thread
+_FULL = 0  # size key of the full-resolution display image
 
 # Pillow mode -> (mode handed to Qt, bytes per pixel, Qt format). Other modes become RGB.
 _FORMATS: dict[str, tuple[str, int, QImage.Format]] = {
@@ -54,6 +71,43 @@ def pil_to_qimage(image: Image.Image) -> QImage:
     return view.copy()
 
 
+def _remember(key: tuple[str, int], qimage: QImage) -> QImage:
+    with _PREPARED_LOCK:
+        _PREPARED[key] = qimage
+        _PREPARED.move_to_end(key)
+        while len(_PREPARED) > _PREPARED_MAX:
+            _PREPARED.popitem(last=False)
+    return qimage
+
+
+def _prepared(key: tuple[str, int]) -> QImage | None:
+    with _PREPARED_LOCK:
+        return _PREPARED.get(key)
+
+
+def _thumbnail_qimage(image: LoadedImage, size: int) -> QImage:
+    scale = min(1.0, size / max(image.width, image.height))
+    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    small = image.image
+    if target != small.size:
+        # reducing_gap lets Pillow box-reduce first: fast on camera-sized images.
+        small = small.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
+    return pil_to_qimage(small)
+
+
+def prepare_display(image: LoadedImage, thumbnail_sizes: tuple[int, ...] = (48, 64)) -> None:
+    """Build the canvas image and thumbnails ahead of time (safe off the GUI thread)."""
+    _remember((image.content_hash, _FULL), pil_to_qimage(image.image))
+    for size in thumbnail_sizes:
+        _remember((image.content_hash, size), _thumbnail_qimage(image, size))
+
+
+def display_pixmap(image: LoadedImage) -> QPixmap:
+    """The full-size pixmap of ``image`` for the canvas (GUI thread only)."""
+    ready = _prepared((image.content_hash, _FULL))
+    return QPixmap.fromImage(ready if ready is not None else pil_to_qimage(image.image))
+
+
 def pil_to_qpixmap(image: Image.Image) -> QPixmap:
     """Convert a Pillow image to a QPixmap (GUI thread only)."""
     return QPixmap.fromImage(pil_to_qimage(image))
@@ -77,7 +131,8 @@ def qimage_to_loaded(qimage: QImage, source: str = "<pasted image>") -> LoadedIm
     array = QByteArray()
     buffer = QBuffer(array)
     buffer.open(QIODevice.OpenModeFlag.WriteOnly)
-    saved = qimage.save(buffer, b"PNG", _PNG_QUALITY)
+    # PySide6's stubs say bytes for the format, but at run time only str is accepted.
+    saved = qimage.save(buffer, "PNG", _PNG_QUALITY)  # type: ignore[call-overload]
     buffer.close()
     if not saved:
         raise ImageError("cannot read the pasted or dropped image; save it to a file and open it")
@@ -95,10 +150,5 @@ def thumbnail_pixmap(image: LoadedImage, size: int) -> QPixmap:
     Returns:
         The downscaled pixmap, aspect ratio kept.
     """
-    scale = min(1.0, size / max(image.width, image.height))
-    target = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
-    small = image.image
-    if target != small.size:
-        # reducing_gap lets Pillow box-reduce first: fast on camera-sized images.
-        small = small.resize(target, Image.Resampling.LANCZOS, reducing_gap=3.0)
-    return pil_to_qpixmap(small)
+    ready = _prepared((image.content_hash, size))
+    return QPixmap.fromImage(ready if ready is not None else _thumbnail_qimage(image, size))
