@@ -30,7 +30,6 @@ from PySide6.QtGui import (
     QMouseEvent,
     QNativeGestureEvent,
     QPainter,
-    QPaintEvent,
     QPalette,
     QPixmap,
     QResizeEvent,
@@ -44,13 +43,12 @@ from PySide6.QtWidgets import (
     QGraphicsPixmapItem,
     QGraphicsScene,
     QGraphicsView,
-    QLabel,
     QPinchGesture,
     QWidget,
 )
 
 from lfmdesk.core import Detection, LoadedImage, TilePlan
-from lfmdesk.gui._canvas_items import KIND, BoxItem, Layer, build_tile_overlay
+from lfmdesk.gui._canvas_items import KIND, BoxItem, Layer, OverlayLabel, build_tile_overlay
 from lfmdesk.gui._qtimage import display_pixmap
 
 __all__ = ["KIND", "ImageCanvas"]
@@ -71,32 +69,6 @@ def _dropped_image(mime: QMimeData) -> QImage | None:
     if isinstance(data, QPixmap):
         data = data.toImage()
     return data if isinstance(data, QImage) and not data.isNull() else None
-
-
-class _Overlay(QLabel):
-    """A label on the viewport that never takes mouse events or drops."""
-
-    def __init__(self, parent: QWidget, object_name: str, *, panel: bool = False) -> None:
-        super().__init__(parent)
-        self.setObjectName(object_name)
-        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
-        self._panel = panel
-        if panel:
-            self.setContentsMargins(8, 4, 8, 4)
-        self.hide()
-
-    def paintEvent(self, event: QPaintEvent) -> None:
-        """A panel gets a translucent rounded backing in the palette's window colour."""
-        if self._panel:
-            fill = self.palette().color(QPalette.ColorRole.Window)
-            fill.setAlpha(225)
-            painter = QPainter(self)
-            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-            painter.setPen(Qt.PenStyle.NoPen)
-            painter.setBrush(fill)
-            painter.drawRoundedRect(QRectF(self.rect()), 6, 6)
-            painter.end()
-        super().paintEvent(event)
 
 
 class ImageCanvas(QGraphicsView):
@@ -132,15 +104,18 @@ class ImageCanvas(QGraphicsView):
         for item in (self._pixmap_item, self._tile_layer, self._box_layer):
             scene.addItem(item)
         self._configure_view()
-        self._hint = _Overlay(self.viewport(), "canvasHint")
+        self._hint = OverlayLabel(self.viewport(), "canvasHint")
         self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._hint.setWordWrap(True)
+        hint_font = self._hint.font()
+        hint_font.setPointSizeF(hint_font.pointSizeF() * 1.2)
+        self._hint.setFont(hint_font)
         self._hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
         paste = QKeySequence(QKeySequence.StandardKey.Paste).toString(
             QKeySequence.SequenceFormat.NativeText
         )
         self._hint.setText(f"Drop an image here, paste ({paste}) or File ▸ Open")
-        self._banner = _Overlay(self.viewport(), "canvasBanner", panel=True)
+        self._banner = OverlayLabel(self.viewport(), "canvasBanner", panel=True)
         self.set_image(None)
 
     def _configure_view(self) -> None:

@@ -1,4 +1,4 @@
-"""Scene items for :class:`lfmdesk.gui._canvas.ImageCanvas`: boxes, tags and the tile overlay.
+"""Pieces of :class:`lfmdesk.gui._canvas.ImageCanvas`: boxes, tags, the tile overlay, labels.
 
 Every item carries ``item.data(KIND)``: ``"box"``, ``"tile"``, ``"thumbnail"`` or ``"tag"``,
 so tests and the canvas can find them without keeping parallel lists.
@@ -14,13 +14,19 @@ so tests and the canvas can find them without keeping parallel lists.
 from __future__ import annotations
 
 from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPen
-from PySide6.QtWidgets import QGraphicsItem, QGraphicsRectItem, QStyleOptionGraphicsItem, QWidget
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtWidgets import (
+    QGraphicsItem,
+    QGraphicsRectItem,
+    QLabel,
+    QStyleOptionGraphicsItem,
+    QWidget,
+)
 
 from lfmdesk.core import Detection, Tile, TilePlan
 from lfmdesk.core._draw import label_color
 
-__all__ = ["KIND", "BoxItem", "GridRect", "Layer", "Tag", "build_tile_overlay"]
+__all__ = ["KIND", "BoxItem", "GridRect", "Layer", "OverlayLabel", "Tag", "build_tile_overlay"]
 
 KIND = 0  # QGraphicsItem.data() key naming what an item shows
 
@@ -222,3 +228,30 @@ def build_tile_overlay(plan: TilePlan, layer: QGraphicsItem) -> str:
             tag.setPos(corner)
     problem = plan.problem()
     return f"{banner}\n⚠ {problem}" if problem else banner
+
+
+class OverlayLabel(QLabel):
+    """A label on the viewport that never takes mouse events or drops."""
+
+    def __init__(self, parent: QWidget, object_name: str, *, panel: bool = False) -> None:
+        """Create a hidden label; a ``panel`` gets a translucent rounded backing."""
+        super().__init__(parent)
+        self.setObjectName(object_name)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self._panel = panel
+        if panel:
+            self.setContentsMargins(8, 4, 8, 4)
+        self.hide()
+
+    def paintEvent(self, event: QPaintEvent) -> None:
+        """A panel gets a translucent rounded backing in the palette's window colour."""
+        if self._panel:
+            fill = self.palette().color(QPalette.ColorRole.Window)
+            fill.setAlpha(225)
+            painter = QPainter(self)
+            painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(fill)
+            painter.drawRoundedRect(QRectF(self.rect()), 6, 6)
+            painter.end()
+        super().paintEvent(event)
