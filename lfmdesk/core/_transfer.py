@@ -73,7 +73,8 @@ def not_cached_message(repo_id: str, reason: str) -> str:
     """The one-line error for a repo that can be neither found in the cache nor downloaded."""
     return (
         f"cannot download {repo_id} ({reason}) and it is not in the cache; "
-        "download it elsewhere and pass --model /path/to/folder"
+        "download it elsewhere and use it as a local folder "
+        "(--model /path/to/folder, or “Use a local folder…” in the window)"
     )
 
 

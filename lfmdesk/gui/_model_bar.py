@@ -142,7 +142,8 @@ class ModelBar(QWidget):
         self._icon.setPixmap(warn.pixmap(16, 16))
         self._label = _named(QLabel(), "modelState")
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._label.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        # Ignored: a long error line must not widen the window; the tooltip keeps all of it.
+        self._label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self._progress = _named(QProgressBar(), "modelProgress")
         self._progress.setTextVisible(False)
         self._progress.setMaximumWidth(220)
@@ -192,6 +193,7 @@ class ModelBar(QWidget):
         self._state = state
         prefix, busy = _STATE_TABLE[state]
         self._label.setText(" · ".join(part for part in (prefix, detail) if part))
+        self._label.setToolTip(detail)
         self._progress.setVisible(busy)
         self._cancel.setVisible(busy)
         if busy:
