@@ -80,9 +80,9 @@ def test_real_engine_end_to_end(qtbot, tmp_path, fixture_models, closing) -> Non
     load(qtbot, window, str(fixture_models["8bit"]))
     assert window.model_bar.state == "ready"
     attach(qtbot, window, photo(tmp_path))
-    assert window.canvas.scene() is not None and window.controller.thread.pending_images
+    assert window.canvas.scene() is not None and window.controller.chat_thread.pending_images
     ask(qtbot, window, "What is in this picture?")
-    turns = window.controller.thread.turns
+    turns = window.controller.chat_thread.turns
     assert [t.role for t in turns] == ["user", "assistant"]
     assert turns[0].image_ids and turns[1].stats is not None
     assert turns[1].stats.image_tokens == plan_tiles(640, 480, window.settings.vision).image_tokens
@@ -105,9 +105,9 @@ def test_real_engine_stop_marks_the_answer_interrupted(
     load(qtbot, window, str(fixture_models["8bit"]))
     with qtbot.waitSignal(window.client.chatFinished, timeout=60_000):
         window.chat.sendRequested.emit("Tell me a very long story.")
-        qtbot.waitUntil(lambda: window.controller.thread.partial_answer != "", timeout=30_000)
+        qtbot.waitUntil(lambda: window.controller.chat_thread.partial_answer != "", timeout=30_000)
         window.controller.stop()
-    answer = window.controller.thread.turns[-1]
+    answer = window.controller.chat_thread.turns[-1]
     assert answer.interrupted and answer.stats.finish_reason == "cancelled"
     assert answer.stats.decode_tokens < 3000
     assert not window.controller.busy
@@ -122,11 +122,25 @@ def test_detect_draws_boxes_on_the_canvas(qtbot, tmp_path, closing) -> None:
     attach(qtbot, window, photo(tmp_path, 800, 600))
     with qtbot.waitSignal(window.client.chatFinished, timeout=20_000):
         window.chat.detectRequested.emit("cat, dog")
-    answer = window.controller.thread.turns[-1]
+    answer = window.controller.chat_thread.turns[-1]
     assert answer.kind == "detect" and len(answer.detections) >= 2
     assert window.canvas.box_count() == len(answer.detections)
     window.boxes_action.trigger()  # hide
     assert not window.canvas.boxes_visible()
+
+
+def test_show_prompt_displays_the_rendered_prompt(qtbot, tmp_path, closing) -> None:
+    window = make_window(
+        qtbot, tmp_path, "scripted", {"token_delay": 0.001}, sampling=SamplingSettings()
+    )
+    closing(window)
+    load(qtbot, window, "8bit")
+    ask(qtbot, window, "Hello there")
+    with qtbot.waitSignal(window.controller.promptReady, timeout=10_000):
+        window.controller.request_prompt()
+    qtbot.waitUntil(lambda: getattr(window, "prompt_dialog", None) is not None, timeout=5000)
+    assert window.prompt_dialog.isVisible()
+    assert "Hello there" in window.prompt_dialog.shown_text
 
 
 def test_settings_show_the_tile_grid_the_model_will_see(qtbot, tmp_path, closing) -> None:
@@ -163,18 +177,18 @@ def test_kill_9_mid_answer_keeps_the_window_and_the_conversation(qtbot, tmp_path
     old_pid = window.client.pid
     with qtbot.waitSignal(window.client.modelLoaded, timeout=30_000):  # the reload
         window.chat.sendRequested.emit("Second question")
-        qtbot.waitUntil(lambda: window.controller.thread.partial_answer != "", timeout=10_000)
+        qtbot.waitUntil(lambda: window.controller.chat_thread.partial_answer != "", timeout=10_000)
         os.kill(old_pid, signal.SIGKILL)
         qtbot.waitSignal(window.client.crashed, timeout=10_000)
     assert window.client.pid != old_pid
     assert window.banner.isVisible() and "engine" in window.banner.message.lower()
-    turns = window.controller.thread.turns
+    turns = window.controller.chat_thread.turns
     assert [t.role for t in turns] == ["user", "assistant", "user", "assistant"]
     assert turns[-1].interrupted and turns[-1].text  # partial text kept, marked
-    assert window.controller.thread.images  # the image is still there
+    assert window.controller.chat_thread.images  # the image is still there
     assert not window.controller.busy
     ask(qtbot, window, "Still there?")  # the new engine answers
-    assert window.controller.thread.turns[-1].stats is not None
+    assert window.controller.chat_thread.turns[-1].stats is not None
 
 
 HUB_SERVER = """
@@ -237,7 +251,7 @@ def test_gui_thread_never_stalls_over_50ms(
         probe.stop()
     finally:
         hub.communicate("", timeout=10)
-    assert window.controller.thread.turns[-1].stats is not None
+    assert window.controller.chat_thread.turns[-1].stats is not None
     worst = sorted(gaps[1:], reverse=True)[:5]
     print(
         "GUI thread longest stalls:",

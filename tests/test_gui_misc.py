@@ -146,6 +146,10 @@ def test_prompt_dialog_shows_summary_highlights_markers_and_copies_raw(qtbot):
         assert format_of(marker).fontWeight() == 700
         assert format_of(marker).background().style() == Qt.BrushStyle.NoBrush
     assert format_of("What is this?") is None
+    # Selecting and copying by hand gives the summary as shown, with no hidden characters.
+    view.selectAll()
+    view.copy()
+    assert QGuiApplication.clipboard().text() == summarize_prompt(IMAGE_PROMPT)
     copy = dialog.findChild(QPushButton, "promptCopy")
     qtbot.mouseClick(copy, Qt.MouseButton.LeftButton)
     assert QGuiApplication.clipboard().text() == IMAGE_PROMPT
@@ -186,10 +190,14 @@ def conversations(qtbot):
 
 def test_conversation_rows_newest_first_with_time_and_turns(conversations):
     listing = conversations.findChild(QListWidget, "conversationList")
-    texts = [listing.item(i).text() for i in range(listing.count())]
-    assert texts[0] == "Street signs\njust now · 1 turn"
-    assert texts[1] == "Receipt totals\n2 h ago · 4 turns"
-    assert texts[2].startswith("Cat photos\n") and texts[2].endswith(" · 12 turns")
+    rows = [listing.item(i) for i in range(listing.count())]
+    shown = [(r.text(), r.data(Qt.ItemDataRole.AccessibleDescriptionRole)) for r in rows]
+    assert shown[0] == ("Street signs", "just now · 1 turn")
+    assert shown[1] == ("Receipt totals", "2 h ago · 4 turns")
+    assert shown[2][0] == "Cat photos" and shown[2][1].endswith(" · 12 turns")
+    # Each row is tall enough for its two lines.
+    line = listing.fontMetrics().height()
+    assert listing.visualItemRect(rows[0]).height() >= 2 * line
 
 
 def test_conversation_click_opens_and_delete_and_new_emit(conversations, qtbot):

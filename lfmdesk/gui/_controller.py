@@ -96,7 +96,7 @@ class ChatController(QObject):
         super().__init__(parent)
         self.client, self.store, self.panel = client, store, panel
         self._settings, self._tools = settings, tools
-        self.thread = ChatThread(store.new(), {})
+        self.chat_thread = ChatThread(store.new(), {})
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lfmdesk-save")
         self._rid: int | None = None
         self._prompt_rid: int | None = None
@@ -126,8 +126,8 @@ class ChatController(QObject):
     @Slot(str)
     def send(self, text: str) -> None:
         """Ask ``text`` with the pending images."""
-        images = list(self.thread.pending_images)
-        if not self._try(lambda: self.thread.add_user_turn(text)):
+        images = list(self.chat_thread.pending_images)
+        if not self._try(lambda: self.chat_thread.add_user_turn(text)):
             return
         self.panel.add_user_message(text.strip(), images)
         self._after_question()
@@ -135,10 +135,10 @@ class ChatController(QObject):
     @Slot(str)
     def detect(self, labels: str) -> None:
         """Send the grounding prompt for ``labels`` about the pending or the last image."""
-        turn = self._try(lambda: self.thread.add_detect_turn(labels))
+        turn = self._try(lambda: self.chat_thread.add_detect_turn(labels))
         if not turn:
             return
-        images = [self.thread.images[i] for i in turn.image_ids]
+        images = [self.chat_thread.images[i] for i in turn.image_ids]
         self.panel.add_user_message(f"Find: {labels.strip()}", images, kind="detect")
         self._after_question()
 
@@ -152,7 +152,7 @@ class ChatController(QObject):
     def regenerate(self) -> None:
         """Ask the last question again."""
         sampling, vision = self._settings()
-        request = self._try(lambda: self.thread.regenerate(sampling, vision, self._tools()))
+        request = self._try(lambda: self.chat_thread.regenerate(sampling, vision, self._tools()))
         if request:
             self.panel.truncate_to_last_user()
             self._ask()
@@ -160,15 +160,15 @@ class ChatController(QObject):
     @Slot(str)
     def edit_last(self, text: str) -> None:
         """Replace the last question and ask it again."""
-        if self._try(lambda: self.thread.edit_last_user(text)):
+        if self._try(lambda: self.chat_thread.edit_last_user(text)):
             self.panel.truncate_to_last_user(text.strip())
             self._ask()
 
     @Slot(object)
     def attach(self, image: LoadedImage) -> None:
         """Add a decoded image to the next question and show it."""
-        self.thread.attach(image)
-        self.panel.set_pending_images(self.thread.pending_images)
+        self.chat_thread.attach(image)
+        self.panel.set_pending_images(self.chat_thread.pending_images)
         self.imageShown.emit(image)
         self.imagesInConversation.emit(True)
         for note in image.notes:
@@ -177,38 +177,38 @@ class ChatController(QObject):
     @Slot(int)
     def detach(self, index: int) -> None:
         """Remove a pending image."""
-        if self._try(lambda: self.thread.detach(index)):
-            self.panel.set_pending_images(self.thread.pending_images)
+        if self._try(lambda: self.chat_thread.detach(index)):
+            self.panel.set_pending_images(self.chat_thread.pending_images)
             self.imagesInConversation.emit(self._has_images())
 
     @Slot(str)
     def show_image(self, content_hash: str) -> None:
         """Show a conversation image (a thumbnail was clicked), with its boxes if any."""
-        image = self.thread.images.get(content_hash)
+        image = self.chat_thread.images.get(content_hash)
         if image is not None:
             self.imageShown.emit(image)
-            detected = self.thread.current_detection_image()
+            detected = self.chat_thread.current_detection_image()
             same = detected is not None and detected.content_hash == content_hash
-            self.detectionsShown.emit(self.thread.current_detections() if same else ())
+            self.detectionsShown.emit(self.chat_thread.current_detections() if same else ())
 
     @Slot(int)
     def answer_tool_call(self, index: int) -> None:
         """Ask the user for a tool's result and send it back as a tool turn."""
         from lfmdesk.gui._tools_drawer import ToolResultDialog
 
-        calls = self.thread.last_tool_calls()
+        calls = self.chat_thread.last_tool_calls()
         if not 0 <= index < len(calls):
             return
         parent = self.panel if isinstance(self.panel, QWidget) else None
         result = ToolResultDialog.get_result(parent, calls[index])
-        if result is not None and self._try(lambda: self.thread.add_tool_result(result)):
+        if result is not None and self._try(lambda: self.chat_thread.add_tool_result(result)):
             self.panel.add_user_message(f"Tool result ({calls[index].name}): {result}", kind="tool")
             self._after_question()
 
     def request_prompt(self) -> None:
         """Ask the engine for the rendered prompt of the conversation (→ promptReady)."""
         sampling, vision = self._settings()
-        request = self._try(lambda: self.thread.request(sampling, vision, self._tools()))
+        request = self._try(lambda: self.chat_thread.request(sampling, vision, self._tools()))
         if request:
             self._prompt_rid = self.client.render_prompt(request)
 
@@ -232,7 +232,7 @@ class ChatController(QObject):
 
     def _load(self, thread: ChatThread) -> None:
         self._rid = None
-        self.thread = thread
+        self.chat_thread = thread
         self.panel.clear()
         self.panel.set_busy(False)
         self.panel.set_pending_images([])
@@ -247,7 +247,8 @@ class ChatController(QObject):
         if turn.role == "assistant":
             self.panel.add_assistant_message(answer_text(turn), **self._answer_view(turn))
         elif turn.role == "user":
-            images = [self.thread.images[i] for i in turn.image_ids if i in self.thread.images]
+            known = self.chat_thread.images
+            images = [known[i] for i in turn.image_ids if i in known]
             text = turn.text if turn.kind != "detect" else "Find: " + turn.text.split(":", 1)[-1]
             self.panel.add_user_message(text.split(". Response must")[0], images, kind=turn.kind)
         elif turn.role == "tool":
@@ -255,7 +256,7 @@ class ChatController(QObject):
 
     def save(self) -> None:
         """Save the conversation (atomic JSON, fsync'd) on the writer thread, in order."""
-        conversation = self.thread.conversation
+        conversation = self.chat_thread.conversation
         if conversation.turns:
             self._writer.submit(self._write, conversation)
 
@@ -281,8 +282,8 @@ class ChatController(QObject):
 
     def _ask(self) -> None:
         sampling, vision = self._settings()
-        request = self._try(lambda: self.thread.request(sampling, vision, self._tools()))
-        if not request or not self._try(self.thread.begin_answer, allow_none=True):
+        request = self._try(lambda: self.chat_thread.request(sampling, vision, self._tools()))
+        if not request or not self._try(self.chat_thread.begin_answer, allow_none=True):
             return
         self.panel.begin_answer()
         self.panel.set_busy(True)
@@ -295,12 +296,12 @@ class ChatController(QObject):
         if request_id != self._rid:
             return
         if isinstance(event, TextDelta):
-            self.thread.apply(event)
+            self.chat_thread.apply(event)
             self.panel.append_answer(event.text)
         elif isinstance(event, Notice):
             self.panel.add_notice(event.message)
         elif isinstance(event, GenerationStats):
-            turn = self.thread.apply(event)
+            turn = self.chat_thread.apply(event)
             if turn is not None:
                 self._finish(turn)
             self.statsChanged.emit(event)
@@ -308,7 +309,7 @@ class ChatController(QObject):
     def _finish(self, turn: Turn) -> None:
         self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         if turn.kind == "detect":
-            self.imageShown.emit(self.thread.current_detection_image())
+            self.imageShown.emit(self.chat_thread.current_detection_image())
             self.detectionsShown.emit(turn.detections)
         self.save()
 
@@ -332,7 +333,7 @@ class ChatController(QObject):
         """The answer failed or the engine died: keep what was written, marked interrupted."""
         if request_id != self._rid:
             return
-        turn = self.thread.mark_interrupted()
+        turn = self.chat_thread.mark_interrupted()
         if turn is not None:
             self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         self.panel.add_notice(message)
@@ -353,7 +354,7 @@ class ChatController(QObject):
     # --- helpers -----------------------------------------------------------------------
 
     def _has_images(self) -> bool:
-        return bool(self.thread.pending_images) or self.thread.last_image() is not None
+        return bool(self.chat_thread.pending_images) or self.chat_thread.last_image() is not None
 
     def _try(self, action: Callable[[], Any], *, allow_none: bool = False) -> Any:
         try:
@@ -369,4 +370,4 @@ class ChatController(QObject):
 
     def current_detections(self) -> Sequence[Detection]:
         """Boxes of the latest detection answer."""
-        return self.thread.current_detections()
+        return self.chat_thread.current_detections()

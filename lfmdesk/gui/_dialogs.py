@@ -19,11 +19,24 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import TypeVar
 
-from PySide6.QtCore import QPoint, Qt, QTimer, Signal, Slot
+from PySide6.QtCore import (
+    QMimeData,
+    QModelIndex,
+    QPersistentModelIndex,
+    QPoint,
+    QSize,
+    Qt,
+    QTimer,
+    Signal,
+    Slot,
+)
 from PySide6.QtGui import (
+    QFont,
     QFontDatabase,
+    QFontMetrics,
     QGuiApplication,
     QKeySequence,
+    QPainter,
     QPalette,
     QShortcut,
     QSyntaxHighlighter,
@@ -31,6 +44,7 @@ from PySide6.QtGui import (
     QTextDocument,
 )
 from PySide6.QtWidgets import (
+    QApplication,
     QDialog,
     QDialogButtonBox,
     QHBoxLayout,
@@ -41,6 +55,9 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QStyle,
+    QStyledItemDelegate,
+    QStyleOptionViewItem,
     QVBoxLayout,
     QWidget,
 )
@@ -70,8 +87,13 @@ _IMAGE_TOKEN = "<image>"
 _IMAGE_RUN = re.compile(f"(?:{re.escape(_IMAGE_TOKEN)}){{2,}}")
 _IMAGE_RUN_SHOWN = re.compile(r"<image(?: ×\d+)?>")
 _SPECIAL_MARKER = re.compile(r"<\|[^|<>\s]+\|>")
+_MARKER_OR_RUN = re.compile(f"{_SPECIAL_MARKER.pattern}|{_IMAGE_RUN_SHOWN.pattern}")
+_BREAK = "\u200b"
 _ID_ROLE = Qt.ItemDataRole.UserRole
 _TITLE_ROLE = Qt.ItemDataRole.UserRole + 1
+# Time and turns; the accessible-description role so screen readers read it too.
+_SUBTITLE_ROLE = Qt.ItemDataRole.AccessibleDescriptionRole
+_Index = QModelIndex | QPersistentModelIndex
 
 
 def summarize_prompt(text: str) -> str:
@@ -102,20 +124,34 @@ class _MarkerHighlighter(QSyntaxHighlighter):
             self.setFormat(match.start(), match.end() - match.start(), self._image)
 
 
+class _PromptView(QPlainTextEdit):
+    """Read-only view whose copied selections drop the invisible break hints."""
+
+    def createMimeDataFromSelection(self) -> QMimeData:
+        mime = QMimeData()
+        mime.setText(self.textCursor().selection().toPlainText().replace(_BREAK, ""))
+        return mime
+
+
+def _breakable(summary: str) -> str:
+    # A zero-width space after each marker lets long lines wrap between tokens, never inside.
+    return _MARKER_OR_RUN.sub(lambda m: m.group(0) + _BREAK, summary)
+
+
 class PromptDialog(QDialog):
     """Read-only, monospace view of a rendered prompt with image tokens summarized.
 
     "Copy" puts the raw prompt (every ``<image>`` token included) on the clipboard.
     """
 
-    def __init__(self, prompt: str, parent: QWidget | None = None) -> None:
+    def __init__(self, prompt: str = "", parent: QWidget | None = None) -> None:
         """Show ``prompt`` (the exact text the model was given)."""
         super().__init__(parent)
         self.setWindowTitle("Prompt")
         self.resize(720, 520)
         self._raw = ""
         self._summary = _named(QLabel(), "promptSummary")
-        self._view = _named(QPlainTextEdit(), "promptView")
+        self._view = _named(_PromptView(), "promptView")
         self._view.setReadOnly(True)
         self._view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self._highlighter = _MarkerHighlighter(self._view.document(), self.palette())
@@ -134,12 +170,12 @@ class PromptDialog(QDialog):
     @property
     def shown_text(self) -> str:
         """The text as displayed (image runs collapsed)."""
-        return self._view.toPlainText()
+        return self._view.toPlainText().replace(_BREAK, "")
 
     def set_prompt(self, prompt: str) -> None:
         """Replace the prompt shown."""
         self._raw = prompt
-        self._view.setPlainText(summarize_prompt(prompt))
+        self._view.setPlainText(_breakable(summarize_prompt(prompt)))
         images = prompt.count(_IMAGE_TOKEN)
         self._summary.setText(f"{len(prompt):,} characters · {images} image tokens")
 
@@ -173,10 +209,46 @@ def relative_time(ts: float, now: float) -> str:
     return then.strftime(fmt).lstrip("0")
 
 
-def _row_text(row: ConversationRow, now: float) -> str:
-    _, title, updated, turns = row
-    unit = "turn" if turns == 1 else "turns"
-    return f"{title or 'Untitled'}\n{relative_time(updated, now)} · {turns} {unit}"
+def _subtitle(row: ConversationRow, now: float) -> str:
+    turns = row[3]
+    return f"{relative_time(row[2], now)} · {turns} {'turn' if turns == 1 else 'turns'}"
+
+
+class _TwoLineDelegate(QStyledItemDelegate):
+    """Title on the first line; time and turns below it, smaller and dimmed."""
+
+    _PAD = 5
+
+    def sizeHint(self, option: QStyleOptionViewItem, index: _Index) -> QSize:
+        metrics = QFontMetrics(option.font)
+        return QSize(option.rect.width(), metrics.height() * 2 + 2 * self._PAD)
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: _Index) -> None:
+        opt = QStyleOptionViewItem(option)
+        self.initStyleOption(opt, index)
+        opt.text = ""  # the panel (selection, hover) only; the text is drawn below
+        style = opt.widget.style() if opt.widget is not None else QApplication.style()
+        style.drawControl(QStyle.ControlElement.CE_ItemViewItem, opt, painter, opt.widget)
+        selected = bool(opt.state & QStyle.StateFlag.State_Selected)
+        text_role = QPalette.ColorRole.HighlightedText if selected else QPalette.ColorRole.Text
+        dim_role = text_role if selected else QPalette.ColorRole.PlaceholderText
+        rect = opt.rect.adjusted(8, self._PAD, -8, -self._PAD)
+        small = QFont(opt.font)
+        small.setPointSizeF(opt.font.pointSizeF() * 0.9)
+        lines = (
+            (opt.font, text_role, str(index.data(Qt.ItemDataRole.DisplayRole))),
+            (small, dim_role, str(index.data(_SUBTITLE_ROLE))),
+        )
+        painter.save()
+        top = rect.top()
+        for font, role, text in lines:
+            metrics = QFontMetrics(font)
+            painter.setFont(font)
+            painter.setPen(opt.palette.color(role))
+            shown = metrics.elidedText(text, Qt.TextElideMode.ElideRight, rect.width())
+            painter.drawText(rect.left(), top + metrics.ascent(), shown)
+            top += QFontMetrics(opt.font).height()
+        painter.restore()
 
 
 class ConversationList(QWidget):
@@ -204,7 +276,8 @@ class ConversationList(QWidget):
         self._filter.setClearButtonEnabled(True)
         self._list = _named(QListWidget(), "conversationList")
         self._list.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        self._list.setWordWrap(True)
+        self._list.setItemDelegate(_TwoLineDelegate(self._list))
+        self._list.setUniformItemSizes(True)
         self._empty = _named(QLabel(), "conversationEmpty")
         self._empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self._empty.setEnabled(False)  # drawn in the disabled (dimmed) text colour
@@ -250,7 +323,8 @@ class ConversationList(QWidget):
         try:
             self._list.clear()
             for row in sorted(rows, key=lambda r: r[2], reverse=True):
-                item = QListWidgetItem(_row_text(row, now))
+                item = QListWidgetItem(row[1] or "Untitled")
+                item.setData(_SUBTITLE_ROLE, _subtitle(row, now))
                 item.setData(_ID_ROLE, row[0])
                 item.setData(_TITLE_ROLE, row[1])
                 item.setToolTip(row[1])

@@ -142,11 +142,13 @@ class ModelBar(QWidget):
         self._icon.setPixmap(warn.pixmap(16, 16))
         self._label = _named(QLabel(), "modelState")
         self._label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        # Ignored: a long error line must not widen the window; the tooltip keeps all of it.
-        self._label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        # A long error line must not widen the window (the tooltip keeps all of it): the label
+        # may shrink below its text; the stretch after Cancel keeps the bar next to the text.
+        self._label.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Preferred)
+        self._label.setMinimumWidth(40)
         self._progress = _named(QProgressBar(), "modelProgress")
         self._progress.setTextVisible(False)
-        self._progress.setMaximumWidth(220)
+        self._progress.setFixedWidth(180)
         self._cancel = _named(QPushButton("Cancel"), "modelCancel")
         self._build_layout()
         self._combo.activated.connect(self._on_activated)
@@ -160,9 +162,10 @@ class ModelBar(QWidget):
         layout.addWidget(self._combo)
         layout.addSpacing(8)
         layout.addWidget(self._icon)
-        layout.addWidget(self._label, 1)
+        layout.addWidget(self._label)
         layout.addWidget(self._progress)
         layout.addWidget(self._cancel)
+        layout.addStretch(1)
 
     # ----------------------------------------------------------------------------- public API
 

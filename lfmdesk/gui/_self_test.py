@@ -60,7 +60,7 @@ class SelfTest(QObject):
 
     @Slot(int)
     def on_finished(self, _rid: int) -> None:
-        turn = self.window.controller.thread.turns[-1]
+        turn = self.window.controller.chat_thread.turns[-1]
         stats = turn.stats
         if turn.role != "assistant" or stats is None:
             self._end(1, "the engine finished without an answer")

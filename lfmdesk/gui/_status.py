@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from PySide6.QtCore import Qt, Signal, Slot
+from PySide6.QtCore import QEvent, Qt, Signal, Slot
+from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QPushButton, QWidget
 
 from lfmdesk.core import GenerationStats, format_size
@@ -117,6 +118,7 @@ class StatusStrip(QWidget):
         self._hover = _named(QLabel(), "statusHover")
         self._prompt = _named(QPushButton("Show prompt"), "statusShowPrompt")
         self._prompt.setFlat(True)
+        self._style_prompt_as_link()
         self._prompt.setCursor(Qt.CursorShape.PointingHandCursor)
         self._prompt.setToolTip("Show the exact text the model was given, image tokens included")
         self._stats_sep = _separator()
@@ -148,6 +150,17 @@ class StatusStrip(QWidget):
     def set_prompt_available(self, available: bool) -> None:
         """Enable or disable "Show prompt" (e.g. before the first answer)."""
         self._prompt.setEnabled(available)
+
+    def changeEvent(self, event: QEvent) -> None:
+        """Follow light/dark switches: the link colour comes from the current palette."""
+        if event.type() == QEvent.Type.PaletteChange:
+            self._style_prompt_as_link()
+        super().changeEvent(event)
+
+    def _style_prompt_as_link(self) -> None:
+        link = self.palette()
+        link.setColor(QPalette.ColorRole.ButtonText, link.color(QPalette.ColorRole.Link))
+        self._prompt.setPalette(link)
 
     @Slot()
     def _on_prompt(self) -> None:

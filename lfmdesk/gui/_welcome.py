@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
-    QStyle,
     QVBoxLayout,
     QWidget,
 )
@@ -86,7 +85,6 @@ class WelcomePanel(QWidget):
         self._model = _named(QLabel(), "welcomeModel")
         self._download = _named(QPushButton("Download"), "welcomeDownload")
         self._download.setDefault(True)
-        self._download.setIcon(self.style().standardIcon(QStyle.StandardPixmap.SP_ArrowDown))
         self._folder = _named(QPushButton("Use a local folder…"), "welcomeFolder")
         self._progress = _named(QProgressBar(), "welcomeProgress")
         self._progress.setTextVisible(False)

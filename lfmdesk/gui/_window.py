@@ -91,6 +91,7 @@ class MainWindow(QMainWindow):
         self.client, self.settings, self.ui_state = client, settings, ui_state
         self._save_settings = save_settings
         self._current_image: LoadedImage | None = None
+        self.prompt_dialog: PromptDialog | None = None
         self._gc_frozen = False
         self._rows = list(rows)
         self._build_widgets(rows, settings)
@@ -341,9 +342,8 @@ class MainWindow(QMainWindow):
 
     @Slot(str)
     def show_prompt(self, text: str) -> None:
-        dialog = PromptDialog(self)
-        dialog.set_prompt(text)
-        dialog.show()
+        self.prompt_dialog = PromptDialog(text, self)
+        self.prompt_dialog.show()
 
     @Slot(str)
     def show_problem(self, message: str) -> None:
@@ -351,13 +351,13 @@ class MainWindow(QMainWindow):
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.controller.store.delete(conversation_id)
-        if self.controller.thread.conversation.id == conversation_id:
+        if self.controller.chat_thread.conversation.id == conversation_id:
             self.controller.new_conversation()
         self._refresh_conversations()
 
     def _refresh_conversations(self, *_args: object) -> None:
         rows = [(s.id, s.title, s.updated, s.turns) for s in self.controller.store.list()]
-        self.conversations.set_rows(rows, self.controller.thread.conversation.id)
+        self.conversations.set_rows(rows, self.controller.chat_thread.conversation.id)
 
     # --- window state ------------------------------------------------------------------
 
