@@ -53,8 +53,8 @@ _WIDTH_SHARE = {"user": 0.8, "assistant": 0.92}
 _PAD = 10
 _THUMB = 64
 _THUMB_COLUMNS = 4
-_KIND_BADGES = {"detect": "Find objects", "tool": "Tool result"}
 _Role = QPalette.ColorRole
+_CODE_FENCE = QTextFormat.Property.BlockCodeFence
 
 
 class _Bubble(QFrame):
@@ -106,12 +106,13 @@ class ChatMessage(QWidget):
         self.cards: list[ToolCallCard] = []
         self.raw: RawBlock | None = None
         self._editor: InlineEditor | None = None
+        self._editable = False
         self._bubble = _Bubble(self._user, self)
         self.text = MessageText(self._bubble)
         self.text.copyMessageRequested.connect(self.copy_to_clipboard)
         self._inner = QVBoxLayout(self._bubble)
         self._inner.setContentsMargins(_PAD, _PAD - 2, _PAD, _PAD - 2)
-        self._add_badge_and_thumbs(images)
+        self._add_thumbs(images)
         self._inner.addWidget(self.text)
         self._build_meta()
         self._outer = QVBoxLayout(self)
@@ -122,12 +123,7 @@ class ChatMessage(QWidget):
         self._outer.addLayout(self._meta)
         self._apply_palette()
 
-    def _add_badge_and_thumbs(self, images: Sequence[LoadedImage]) -> None:
-        badge = _KIND_BADGES.get(self.kind)
-        if badge:
-            label = QLabel(badge, self._bubble)
-            small_print(label)
-            self._inner.addWidget(label)
+    def _add_thumbs(self, images: Sequence[LoadedImage]) -> None:
         self.thumbs: list[ThumbButton] = []
         if not images:
             return
@@ -144,7 +140,6 @@ class ChatMessage(QWidget):
     def _build_meta(self) -> None:
         self.footer = QLabel(self)
         small_print(self.footer)
-        self.footer.setWordWrap(True)
         self.footer.hide()
         self.interrupted = QLabel(INTERRUPTED, self)
         small_print(self.interrupted, italic=True)
@@ -187,6 +182,7 @@ class ChatMessage(QWidget):
             self.text.document().setMarkdown(text, _MARKDOWN)
             self._style_code_blocks()
         self.text.setVisible(bool(text))
+        self.copy_button.setVisible(bool(text))
         self.fit(self._available)
 
     def show_waiting(self) -> None:
@@ -197,6 +193,7 @@ class ChatMessage(QWidget):
         style.setForeground(self.palette().color(_Role.PlaceholderText))
         QTextCursor(self.text.document()).insertText("…", style)
         self.text.show()
+        self.copy_button.hide()
         self.fit(self._available)
 
     def finish(
@@ -219,25 +216,33 @@ class ChatMessage(QWidget):
         if raw is not None and self.raw is None:
             self.raw = RawBlock(raw, self)
             self._outer.insertWidget(1, self.raw, 0, Qt.AlignmentFlag.AlignLeft)
+            self.raw.show()  # children added to a shown widget stay hidden until shown
         for index, call in enumerate(tool_calls):
             card = ToolCallCard(index, call, self._bubble)
             card.resultRequested.connect(self.toolResultRequested)
             self.cards.append(card)
             self._inner.addWidget(card)
+            card.show()
         self.fit(self._available)
 
     def _style_code_blocks(self) -> None:
-        """Shade code blocks and let long code lines wrap instead of being clipped."""
+        """Shade code blocks, let long code lines wrap instead of being clipped, tidy tables."""
         document = self.text.document()
         cursor = QTextCursor(document)
         shade = self.palette().color(_Role.Base)
         block = document.begin()
         while block.isValid():
             style = block.blockFormat()
-            if style.nonBreakableLines() or style.hasProperty(QTextFormat.Property.BlockCodeFence):
+            cursor.setPosition(block.position())
+            if style.nonBreakableLines() or style.hasProperty(_CODE_FENCE):
                 style.setNonBreakableLines(False)
                 style.setBackground(shade)
-                cursor.setPosition(block.position())
+                cursor.setBlockFormat(style)
+            elif cursor.currentTable() is not None and style.topMargin():
+                # Qt's Markdown reader gives a table's first cell paragraph margins when the
+                # table follows a code block, which pushes that cell's text down a line.
+                style.setTopMargin(0)
+                style.setBottomMargin(0)
                 cursor.setBlockFormat(style)
             block = block.next()
 
@@ -256,6 +261,7 @@ class ChatMessage(QWidget):
 
     def set_editable(self, editable: bool) -> None:
         """Show the Edit button (only the last question is editable, and not while busy)."""
+        self._editable = editable
         self.edit_button.setVisible(editable and self._editor is None)
         if not editable:
             self._end_edit()
@@ -274,6 +280,7 @@ class ChatMessage(QWidget):
         self._editor.submitted.connect(self._on_edit_submitted)
         self._editor.cancelled.connect(self._end_edit)
         self._inner.insertWidget(self._inner.indexOf(self.text), self._editor)
+        self._editor.show()
         self.text.hide()
         self.edit_button.hide()
         self.fit(self._available)
@@ -297,7 +304,7 @@ class ChatMessage(QWidget):
         self._editor.deleteLater()
         self._editor = None
         self.text.setVisible(bool(self._source))
-        self.edit_button.show()
+        self.edit_button.setVisible(self._editable)
         self.fit(self._available)
 
     # --- geometry and palette ---------------------------------------------------------------

@@ -258,7 +258,7 @@ class ChatPanel(QWidget):
         label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         small_print(label, italic=True)
-        self._add_item(label, Qt.AlignmentFlag.AlignHCenter)
+        self._add_item(label, Qt.AlignmentFlag(0))  # full width, so wrapping never clips it
 
     def truncate_to_last_user(self, text: str | None = None) -> None:
         """Drop everything after the last question (before a regenerate or an edit).
@@ -301,6 +301,7 @@ class ChatPanel(QWidget):
             item.removeClicked.connect(self.pendingImageRemoved)
             item.thumb.imageClicked.connect(self.imageClicked)
             self._strip_layout.insertWidget(index, item)
+            item.show()
             self.pending.append(item)
         self._strip.setVisible(bool(images))
 
@@ -346,9 +347,8 @@ class ChatPanel(QWidget):
         if isinstance(item, ChatMessage):
             item.imageClicked.connect(self.imageClicked)
             item.fit(self._available_width())
-        else:
-            item.setMaximumWidth(self._available_width())
         self._column.insertWidget(self._column.count() - 1, item, 0, side)
+        item.show()  # at once, not on the layout's next pass: callers may look at it now
         self._items.append(item)
         self._update_actions()
 
@@ -420,9 +420,6 @@ class ChatPanel(QWidget):
         """Re-wrap every bubble when the list changes width."""
         if watched is self._scroll.viewport() and event.type() == QEvent.Type.Resize:
             width = self._available_width()
-            for item in self._items:
-                if isinstance(item, ChatMessage):
-                    item.fit(width)
-                else:
-                    item.setMaximumWidth(width)
+            for message in self.messages():
+                message.fit(width)
         return super().eventFilter(watched, event)

@@ -156,6 +156,7 @@ class MessageText(QTextBrowser):
         self.viewport().setAutoFillBackground(False)
         document = self.document()
         document.setDocumentMargin(1)
+        self._fitted: tuple[int, int, int, str] | None = None
         option = document.defaultTextOption()
         option.setTextDirection(Qt.LayoutDirection.LayoutDirectionAuto)
         document.setDefaultTextOption(option)
@@ -169,22 +170,28 @@ class MessageText(QTextBrowser):
             max_height: above this height (if > 0) the text scrolls instead of growing.
         """
         document = self.document()
-        document.setTextWidth(max_width)
-        width = min(max_width, math.ceil(document.idealWidth()) + 1)
-        document.setTextWidth(width)
-        height = math.ceil(document.size().height())
+        key = (document.revision(), max_width, max_height, self.font().key())
+        if key == self._fitted:
+            return
+        self._fitted = key
+        # Measure on a copy: the widget's own document lays out lazily while the widget is
+        # hidden, so its idealWidth() can still describe an older width.
+        probe = document.clone()
+        probe.setTextWidth(max_width)
+        width = min(max_width, math.ceil(probe.idealWidth()) + 1)
+        probe.setTextWidth(width)
+        height = math.ceil(probe.size().height())
+        probe.deleteLater()
         scrolls = 0 < max_height < height
-        policy = (
-            Qt.ScrollBarPolicy.ScrollBarAsNeeded
-            if scrolls
-            else Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+        bars = Qt.ScrollBarPolicy
+        self.setVerticalScrollBarPolicy(
+            bars.ScrollBarAsNeeded if scrolls else bars.ScrollBarAlwaysOff
         )
-        self.setVerticalScrollBarPolicy(policy)
         if scrolls:
             width, height = max_width, max_height
         self.setFixedSize(max(width, 1), max(height, 1))
 
-    def loadResource(self, kind: int, name: QUrl) -> object:
+    def loadResource(self, kind: int, name: QUrl | str) -> object:
         """Load nothing: model text must not pull in local files or images."""
         return None
 
@@ -373,6 +380,7 @@ class PendingItem(QWidget):
         self.remove.setText("×")
         self.remove.setToolTip("Remove this image from the next message")
         self.remove.setAccessibleName("Remove image")
+        self.remove.setFixedSize(18, 18)
         layout = QGridLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.thumb, 0, 0)
