@@ -350,3 +350,17 @@ def test_engine_refuses_other_threads_and_unloaded_use(fixture_models) -> None:
     t.start()
     t.join()
     assert len(errors) == 1 and isinstance(errors[0], EngineError)
+
+
+def test_a_cancel_given_before_the_answer_starts_is_honoured(engine) -> None:
+    # The engine process makes a stop flag per request; a Cancel that lands between
+    # dequeuing the request and the first token must still stop it.
+    stop = threading.Event()
+    stop.set()
+    request = ChatRequest.single(
+        "Tell a long story.", sampling=SamplingSettings(temperature=0.0, max_tokens=200)
+    )
+    events = list(engine.stream_chat(request, cancel=stop))
+    stats = events[-1]
+    assert isinstance(stats, GenerationStats)
+    assert stats.finish_reason == "cancelled" and stats.decode_tokens <= 1

@@ -85,7 +85,7 @@ class Engine:
         self._processor: Any = None
         self._info: ModelInfo | None = None
         self._owner: int | None = None
-        self._cancel = threading.Event()
+        self._cancel = threading.Event()  # the running answer's stop flag
         self._vision = VisionFeatureCache(vision_cache_images)
         self._prefix = PrefixState()
         self._bos_added_by_tokenizer = False
@@ -171,14 +171,22 @@ class Engine:
             parts.text = parts.text[len(bos) :]
         return parts
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+    def stream_chat(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]:
         """Answer ``request``: yields TextDelta/Notice events, then one GenerationStats.
+
+        Args:
+            request: the conversation and its settings.
+            cancel: this answer's own stop flag. A caller that queues work (the engine
+                process) passes one per request, so a Cancel that arrives before the answer
+                starts is never lost; without it, :meth:`cancel` stops the answer.
 
         Raises:
             EngineError: no model, wrong thread, or MLX failed (the engine stays usable).
         """
         self._require_owner()
-        self._cancel.clear()
+        self._cancel = cancel if cancel is not None else threading.Event()
         started = time.perf_counter()
         parts = self._render(request)
         for notice in parts.notices:
@@ -285,7 +293,7 @@ class Engine:
             if result.text:
                 texts.append(result.text)
                 yield TextDelta(result.text)
-            if self._cancel.is_set():
+            if self._cancel.is_set():  # set by cancel(), or by the caller's own event
                 gen.close()
                 finish = "cancelled"
                 break

@@ -94,7 +94,9 @@ class ChatEngine(Protocol):
 
     def render_prompt(self, request: ChatRequest) -> str: ...
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]: ...
+    def stream_chat(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]: ...
 
 
 Preparer = Callable[[ChatEngine, str, threading.Event], Iterator[DownloadProgress | DownloadDone]]
@@ -160,8 +162,7 @@ class _Worker:
         self._lock = threading.Lock()  # guards everything below
         self._wake = threading.Condition(self._lock)
         self._jobs: deque[LoadModel | StartChat | RenderPrompt] = deque()
-        self._running: int | None = None
-        self._cancelled: set[int] = set()
+        self._stops: dict[int, threading.Event] = {}  # one per queued or running chat
         self._download: threading.Event | None = None
         self._stopping = False
 
@@ -175,8 +176,7 @@ class _Worker:
                 _JOB_HANDLERS[type(job)](self, job)
             finally:
                 with self._lock:
-                    self._cancelled.discard(getattr(job, "request_id", -1))
-                    self._running = None
+                    self._stops.pop(getattr(job, "request_id", -1), None)
 
     def _next_job(self) -> LoadModel | StartChat | RenderPrompt | None:
         with self._wake:
@@ -185,7 +185,6 @@ class _Worker:
             if self._stopping:
                 return None
             job = self._jobs.popleft()
-            self._running = getattr(job, "request_id", None)
             return job
 
     def _send(self, event: Event) -> None:
@@ -194,10 +193,6 @@ class _Worker:
                 self._conn.send(event)
         except (OSError, EOFError, ValueError):
             self._stop()  # the GUI is gone: finish quietly
-
-    def _is_cancelled(self, request_id: int) -> bool:
-        with self._lock:
-            return request_id in self._cancelled or self._stopping
 
     def _load(self, job: LoadModel) -> None:
         cancel = threading.Event()
@@ -236,16 +231,15 @@ class _Worker:
 
     def _chat(self, job: StartChat) -> None:
         rid = job.request_id
-        if self._is_cancelled(rid):
+        with self._lock:
+            stop = self._stops.setdefault(rid, threading.Event())
+        if stop.is_set():
             self._send(ChatEventMsg(rid, _cancelled_stats(job.request)))
             self._send(ChatFinished(rid))
             return
         try:
-            for event in self._engine.stream_chat(job.request):
+            for event in self._engine.stream_chat(job.request, cancel=stop):
                 self._send(ChatEventMsg(rid, event))
-                # stream_chat clears the engine's cancel flag when it starts: re-assert it.
-                if self._is_cancelled(rid):
-                    self._engine.cancel()
         except Exception as exc:  # LfmdeskError or an engine bug: the process carries on
             self._send(ChatFailed(rid, _one_line(exc)))
             return
@@ -279,6 +273,8 @@ class _Worker:
 
     def _enqueue(self, job: StartChat | RenderPrompt) -> None:
         with self._wake:
+            if isinstance(job, StartChat):
+                self._stops[job.request_id] = threading.Event()
             self._jobs.append(job)
             self._wake.notify()
 
@@ -300,9 +296,10 @@ class _Worker:
             dropped = [j for j in self._jobs if getattr(j, "request_id", None) == rid]
             for job in dropped:
                 self._jobs.remove(job)
-            if self._running == rid:
-                self._cancelled.add(rid)
-                self._engine.cancel()
+            if rid in self._stops:
+                self._stops[rid].set()
+            if dropped:
+                self._stops.pop(rid, None)  # it never runs, so nothing else will
         for job in dropped:
             if isinstance(job, StartChat):
                 self._send(ChatEventMsg(rid, _cancelled_stats(job.request)))
@@ -324,8 +321,8 @@ class _Worker:
             self._jobs.clear()
             if self._download is not None:
                 self._download.set()
-            if self._running is not None:
-                self._engine.cancel()
+            for stop in self._stops.values():
+                stop.set()
             self._wake.notify_all()
 
 

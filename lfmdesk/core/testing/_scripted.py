@@ -173,7 +173,9 @@ class ScriptedEngine:
             return _detection_answer(last_user.text)
         return DEFAULT_ANSWER
 
-    def stream_chat(self, request: ChatRequest) -> Iterator[ChatEvent]:
+    def stream_chat(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]:
         """Stream the next scripted answer: Notice..., TextDelta..., then GenerationStats.
 
         Raises:
@@ -181,7 +183,7 @@ class ScriptedEngine:
             SettingsError: the vision settings cannot run for an image's size.
         """
         self._require_model()
-        self._cancel.clear()
+        self._cancel = cancel if cancel is not None else threading.Event()
         started = time.perf_counter()
         plans = [plan_tiles(i.width, i.height, request.vision) for i in request.images]
         for plan in plans:
