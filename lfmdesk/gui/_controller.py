@@ -283,7 +283,12 @@ class ChatController(QObject):
     def _ask(self) -> None:
         sampling, vision = self._settings()
         request = self._try(lambda: self.chat_thread.request(sampling, vision, self._tools()))
-        if not request or not self._try(self.chat_thread.begin_answer, allow_none=True):
+        if not request:
+            return
+        try:
+            self.chat_thread.begin_answer()
+        except InputError as exc:
+            self._report(str(exc))
             return
         self.panel.begin_answer()
         self.panel.set_busy(True)
@@ -356,13 +361,13 @@ class ChatController(QObject):
     def _has_images(self) -> bool:
         return bool(self.chat_thread.pending_images) or self.chat_thread.last_image() is not None
 
-    def _try(self, action: Callable[[], Any], *, allow_none: bool = False) -> Any:
+    def _try(self, action: Callable[[], Any]) -> Any:
+        """``action()``, or None after reporting the user's mistake (an InputError)."""
         try:
-            result = action()
+            return action()
         except InputError as exc:
             self._report(str(exc))
             return None
-        return True if allow_none and result is None else result
 
     @Slot(str)
     def _report(self, message: str) -> None:
