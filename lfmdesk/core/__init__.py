@@ -21,6 +21,19 @@ from lfmdesk.core._backend import preload_blas as _preload_blas
 
 _preload_blas()
 
+from lfmdesk.core._annotations import (  # noqa: E402
+    MODEL,
+    PERSON,
+    Box,
+    ImageAnnotation,
+    add_box,
+    apply_detections,
+    make_box,
+    move_boxes,
+    relabel_boxes,
+    remove_boxes,
+    replace_box,
+)
 from lfmdesk.core._backend import BackendInfo, backend_info  # noqa: E402
 from lfmdesk.core._chat import (  # noqa: E402
     ChatEvent,
@@ -61,6 +74,7 @@ from lfmdesk.core._grounding import (  # noqa: E402
     split_labels,
 )
 from lfmdesk.core._images import LoadedImage, load_image  # noqa: E402
+from lfmdesk.core._project import IMAGE_SUFFIXES, Project, oriented_size  # noqa: E402
 from lfmdesk.core._protocol import (  # noqa: E402
     Cancel,
     CancelDownload,
@@ -113,9 +127,13 @@ __all__ = [
     "DEFAULT_TITLE",
     "DEFAULT_VARIANT_KEY",
     "GROUNDING_TEMPLATE",
+    "IMAGE_SUFFIXES",
+    "MODEL",
+    "PERSON",
     "VARIANTS",
     "AppSettings",
     "BackendInfo",
+    "Box",
     "CachedModel",
     "Cancel",
     "CancelDownload",
@@ -141,6 +159,7 @@ __all__ = [
     "EngineRequest",
     "EngineStarted",
     "GenerationStats",
+    "ImageAnnotation",
     "ImageError",
     "InputError",
     "LfmdeskError",
@@ -156,6 +175,7 @@ __all__ = [
     "ModelPhase",
     "ModelRef",
     "Notice",
+    "Project",
     "PromptText",
     "RenderPrompt",
     "SamplingSettings",
@@ -171,6 +191,8 @@ __all__ = [
     "Turn",
     "Variant",
     "VisionSettings",
+    "add_box",
+    "apply_detections",
     "backend_info",
     "data_dir",
     "download",
@@ -182,10 +204,16 @@ __all__ = [
     "load_image",
     "load_settings",
     "load_tool_specs",
+    "make_box",
+    "move_boxes",
+    "oriented_size",
     "parse_detections",
     "parse_tool_calls",
     "plan_tiles",
+    "relabel_boxes",
+    "remove_boxes",
     "remove_cached",
+    "replace_box",
     "resolve_model",
     "save_settings",
     "split_labels",
