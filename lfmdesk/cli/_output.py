@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
@@ -18,14 +18,17 @@ from lfmdesk.core import (
     format_size,
 )
 
-__all__ = ["consume_download", "print_stats", "stream_answer"]
+__all__ = ["ProgressBar", "consume_download", "print_stats", "stream_answer"]
 
 
 class ProgressBar:
     """A one-line bar on stderr; on a non-terminal it prints at most every few seconds."""
 
-    def __init__(self, stream: TextIO = sys.stderr) -> None:
+    def __init__(
+        self, stream: TextIO = sys.stderr, amount: Callable[[int], str] = format_size
+    ) -> None:
         self.stream = stream
+        self.amount = amount
         self.tty = stream.isatty()
         self._last = 0.0
 
@@ -38,7 +41,7 @@ class ProgressBar:
         filled = int(frac * 30)
         text = (
             f"{label} [{'#' * filled}{'.' * (30 - filled)}] "
-            f"{format_size(done)} / {format_size(total)} ({frac:.0%})"
+            f"{self.amount(done)} / {self.amount(total)} ({frac:.0%})"
         )
         end = "\n" if final or not self.tty else ""
         self.stream.write(("\r" if self.tty else "") + text + end)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import io
 import json
 import re
 from collections.abc import Iterator, Sequence
@@ -28,8 +29,9 @@ from pathlib import Path, PurePosixPath
 from PIL import Image
 
 from lfmdesk.core._annotations import SCHEMA_VERSION, ImageAnnotation
-from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._atomic import write_bytes_atomic, write_text_atomic
 from lfmdesk.core._errors import ImageError, InputError
+from lfmdesk.core._images import LoadedImage
 
 __all__ = ["IMAGE_SUFFIXES", "META_DIR", "Project", "oriented_size"]
 
@@ -114,6 +116,20 @@ class Project:
             return path.relative_to(self.root).as_posix()
         except ValueError:
             return str(path)
+
+    def key_for(self, image: LoadedImage, spill: Path) -> str:
+        """The key of a decoded image: its file's key, or, for pixels with no file behind
+        them (pasted or dropped data), the key of a lossless PNG of them saved in ``spill``
+        once (named by content hash, so pasting the same picture again finds its boxes)."""
+        source = Path(image.source)
+        if not image.source.startswith("<") and source.is_file():
+            return self.key(source)
+        path = spill / f"Pasted {image.content_hash[:12]}.png"
+        if not path.is_file():
+            buffer = io.BytesIO()
+            image.image.save(buffer, format="PNG", compress_level=1)
+            write_bytes_atomic(path, buffer.getvalue())
+        return self.key(path)
 
     def image_path(self, key: str) -> Path:
         """Where the image named ``key`` is on disk."""

@@ -147,6 +147,9 @@ class AppSettings:
     model: str = "8bit"
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     vision: VisionSettings = field(default_factory=VisionSettings)
+    # The annotation project folder the window opened last; None: the Captures folder.
+    project: str | None = None
+    detect_after_capture: bool = True
 
 
 def _from_dict(cls: type[_T], data: Any) -> _T:
@@ -162,10 +165,13 @@ def settings_from_dict(data: Any) -> AppSettings:
     if not isinstance(data, dict):
         raise SettingsError("settings file must hold a JSON object")
     model = data.get("model", AppSettings.model)
+    project = data.get("project")
     return AppSettings(
         model=model if isinstance(model, str) else AppSettings.model,
         sampling=_from_dict(SamplingSettings, data.get("sampling")),
         vision=_from_dict(VisionSettings, data.get("vision")),
+        project=project if isinstance(project, str) and project else None,
+        detect_after_capture=data.get("detect_after_capture") is not False,
     )
 
 
