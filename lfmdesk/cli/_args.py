@@ -128,4 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
     mdl.add_argument("model", metavar="MODEL", help="variant key or repo id")
     mrm = msub.add_parser("remove", help="delete a downloaded variant")
     mrm.add_argument("model", metavar="MODEL", help="variant key or repo id")
+
+    from lfmdesk.cli._annotate import add_annotate_parser
+    from lfmdesk.cli._dataset import add_dataset_parsers
+
+    add_annotate_parser(sub, _add_model_flags)
+    add_dataset_parsers(sub)
     return parser

@@ -202,6 +202,24 @@ def cmd_models(args: argparse.Namespace, settings: AppSettings) -> int:
     return MODEL_ACTIONS[args.action](args)
 
 
+def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._annotate import cmd_annotate as run
+
+    return run(args, settings)
+
+
+def cmd_export(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._dataset import cmd_export as run
+
+    return run(args, settings)
+
+
+def cmd_import(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._dataset import cmd_import as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -209,4 +227,7 @@ COMMANDS: dict[str, Command] = {
     "tools": cmd_tools,
     "tiles": cmd_tiles,
     "models": cmd_models,
+    "annotate": cmd_annotate,
+    "export": cmd_export,
+    "import": cmd_import,
 }

@@ -7,7 +7,7 @@ stopped by Cancel, Ctrl-C or a crash resumes where it stopped: images already de
 the same labels are skipped, and images a person has edited are never touched.
 
     for event in annotate_project(project, ("car", "person"), detect):
-        print(event)          # BatchStarted, then ImageAnnotated/ImageSkipped/ImageFailed..., BatchFinished
+        print(event)  # BatchStarted, ImageAnnotated / ImageSkipped / ImageFailed..., BatchFinished
 """
 
 from __future__ import annotations
