@@ -29,6 +29,7 @@ from lfmdesk.core._grounding import (
     Detection,
     grounding_prompt,
     parse_detections,
+    split_labels,
 )
 from lfmdesk.core._images import LoadedImage
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
@@ -138,6 +139,13 @@ class ChatThread:
         if index is None or index == 0:
             return None
         return self._question_image(self._turns[index - 1])
+
+    def current_detection_labels(self) -> tuple[str, ...]:
+        """The labels the latest detection answer was asked for, or ()."""
+        index = self._latest_detect()
+        if index is None or index == 0:
+            return ()
+        return split_labels(_detect_labels(self._turns[index - 1].text))
 
     def last_tool_calls(self) -> tuple[ToolCall, ...]:
         """The calls of the last turn when it is an assistant's tool-call answer, else ()."""

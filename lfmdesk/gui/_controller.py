@@ -77,6 +77,8 @@ class ChatController(QObject):
 
     imageShown = Signal(object)  # LoadedImage | None: what the canvas should show
     detectionsShown = Signal(object)  # tuple[Detection, ...]
+    # A fresh detection answer: (LoadedImage, tuple[Detection, ...], tuple[str, ...] labels).
+    detected = Signal(object, object, object)
     statsChanged = Signal(object)  # GenerationStats
     busyChanged = Signal(bool)
     imagesInConversation = Signal(bool)  # tools are off while true
@@ -314,8 +316,12 @@ class ChatController(QObject):
     def _finish(self, turn: Turn) -> None:
         self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         if turn.kind == "detect":
-            self.imageShown.emit(self.chat_thread.current_detection_image())
+            image = self.chat_thread.current_detection_image()
+            self.imageShown.emit(image)
             self.detectionsShown.emit(turn.detections)
+            if image is not None and not turn.interrupted:
+                labels = self.chat_thread.current_detection_labels()
+                self.detected.emit(image, turn.detections, labels)
         self.save()
 
     def _answer_view(self, turn: Turn) -> dict[str, Any]:
