@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from lfmdesk.cli._output import consume_download
 from lfmdesk.core import (
@@ -31,7 +32,7 @@ def _repo_of(spec: str) -> str:
 
 def models_list(args: argparse.Namespace) -> int:
     cached = {c.repo_id: c for c in list_cached()}
-    rows = []
+    rows: list[dict[str, Any]] = []
     for v in VARIANTS:
         c = cached.pop(v.repo_id, None)
         rows.append(

@@ -1,0 +1,149 @@
+"""``lfmdesk annotate``: batch detection over a folder, resumable, optionally exported.
+
+Every image's boxes are saved in the folder's project files (``.lfmdesk/``) as soon as they
+arrive, so Ctrl-C loses at most the image being read, and running the same command again
+carries on where it stopped. Images a person edited in the window are never touched.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lfmdesk.cli._output import ProgressBar
+from lfmdesk.core import AppSettings, DetectionResult, Engine, LoadedImage, parse_detections
+from lfmdesk.core._batch import (
+    BatchEvent,
+    BatchFinished,
+    BatchStarted,
+    ImageAnnotated,
+    ImageFailed,
+    ImageSkipped,
+    annotate_project,
+    detection_request,
+    plan_batch,
+)
+from lfmdesk.core._errors import InputError
+from lfmdesk.core._project import Project
+
+__all__ = ["add_annotate_parser", "cmd_annotate"]
+
+
+def add_annotate_parser(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    add_model_flags: Callable[[argparse.ArgumentParser], None],
+) -> None:
+    """Add the ``annotate`` subcommand."""
+    from lfmdesk.core._formats import FORMATS
+
+    p = sub.add_parser(
+        "annotate",
+        help="detect objects in every image of a folder (resumable); optionally export",
+        description="Detect LABELS in every image of DIR. Results are saved in DIR/.lfmdesk as "
+        "they arrive; run the same command again to resume. Images you edited in the window "
+        "are left alone.",
+    )
+    p.add_argument("folder", metavar="DIR", help="a folder of images (a project)")
+    p.add_argument("--labels", "-l", required=True, help='what to find, e.g. "car,person"')
+    p.add_argument("--format", "-f", choices=sorted(FORMATS), help="also export the dataset")
+    p.add_argument("--out", "-o", metavar="OUT", help="export folder (with --format)")
+    p.add_argument("--redo", action="store_true", help="detect again images already done")
+    p.add_argument("--json", action="store_true", help="one JSON line per image on stdout")
+    add_model_flags(p)
+
+
+def _engine_detector(
+    engine: Engine, settings: AppSettings
+) -> Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult]:
+    def detect(
+        image: LoadedImage, labels: tuple[str, ...], cancel: threading.Event
+    ) -> DetectionResult:
+        request = detection_request(image, labels, settings.sampling, settings.vision)
+        text = "".join(
+            getattr(event, "text", "") for event in engine.stream_chat(request, cancel=cancel)
+        )
+        return parse_detections(text, image.width, image.height)
+
+    return detect
+
+
+def _event_json(event: BatchEvent) -> dict[str, Any] | None:
+    if isinstance(event, ImageAnnotated):
+        ann = event.annotation
+        return {
+            "image": event.image,
+            "status": "annotated",
+            "width": ann.width,
+            "height": ann.height,
+            "boxes": [b.to_dict(ann.width, ann.height) for b in ann.boxes],
+            "dropped": list(event.dropped),
+            "seconds": round(event.seconds, 3),
+        }
+    if isinstance(event, ImageSkipped):
+        return {"image": event.image, "status": "skipped", "reason": event.reason}
+    if isinstance(event, ImageFailed):
+        return {"image": event.image, "status": "failed", "error": event.message}
+    return None
+
+
+def _image_count(n: int) -> str:
+    return f"{n}"
+
+
+def _run(
+    project: Project, args: argparse.Namespace, detect: Any, cancel: threading.Event
+) -> BatchFinished:
+    bar = ProgressBar(amount=_image_count)
+    total = 0
+    finished: BatchFinished | None = None
+    for event in annotate_project(project, args.labels, detect, cancel=cancel, redo=args.redo):
+        line = _event_json(event)
+        if args.json and line is not None:
+            sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        if isinstance(event, BatchStarted):
+            total = len(event.plan.todo)
+            bar.update("annotating", 0, total, final=total == 0)
+        elif isinstance(event, ImageFailed):
+            sys.stderr.write(f"\nlfmdesk: warning: {event.image}: {event.message}\n")
+        if isinstance(event, (ImageAnnotated, ImageFailed)):
+            bar.update("annotating", event.index, total, final=event.index == total)
+        elif isinstance(event, BatchFinished):
+            finished = event
+    assert finished is not None  # the generator always ends with BatchFinished
+    return finished
+
+
+def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
+    """Detect objects in every image of a folder, then export if asked."""
+    from lfmdesk.cli._commands import open_engine
+    from lfmdesk.core._formats import export_dataset
+
+    if args.format and not args.out:
+        raise InputError("--format needs --out: the folder to export the dataset to")
+    if args.out and not args.format:
+        raise InputError("--out needs --format: one of coco, yolo, voc, labelme")
+    project = Project(args.folder)
+    plan = plan_batch(project, args.labels, redo=args.redo)  # bad input fails before loading
+    engine = open_engine(args, settings) if plan.todo else None
+    cancel = threading.Event()
+    try:
+        detect = _engine_detector(engine, settings) if engine else None
+        finished = _run(project, args, detect, cancel)
+    except KeyboardInterrupt:
+        cancel.set()
+        sys.stderr.write("\nlfmdesk: stopped; what was done is saved — run again to resume\n")
+        return 130
+    sys.stderr.write(
+        f"{finished.annotated} annotated, {finished.skipped} skipped, {finished.failed} failed "
+        f"in {finished.seconds:.1f} s\n"
+    )
+    if args.format:
+        report = export_dataset(project, args.format, Path(args.out))
+        sys.stderr.write(f"exported {report.images} images, {report.boxes} boxes to {report.out}\n")
+    return 1 if finished.failed else 0
