@@ -1,4 +1,4 @@
-"""The image canvas: the picture the model sees, its detections and the tiling inspector.
+"""The image canvas: the picture, its editable boxes, detections and the tiling inspector.
 
 ::
 
@@ -7,12 +7,14 @@
     canvas.imageDropped.connect(controller.open_qimage)     # QImage
     canvas.hoverText.connect(status_bar.showMessage)
     canvas.set_image(loaded)                                # a LoadedImage, or None
-    canvas.set_detections(result.detections)
+    canvas.set_annotation(editor.annotation)                # editable boxes
+    canvas.boxDrawn.connect(editor.draw_box)                # ... and the other intents
     canvas.set_tile_plan(plan_tiles(loaded.width, loaded.height, vision))
 
-Stacking: image < tile grid < boxes, so the inspector never hides a detection. Boxes and
-labels keep their on-screen size at any zoom. Ctrl/⌘+wheel or a pinch zooms, dragging pans
-when zoomed, a double-click fits the image again.
+Stacking: image < tile grid < boxes, so the inspector never hides a box. Boxes and labels
+keep their on-screen size at any zoom. Ctrl/⌘+wheel or a pinch zooms, middle-drag or
+Space+drag pans, a double-click on empty space fits the image again. With an annotation
+shown, left-drag edits (see :mod:`lfmdesk.gui._canvas_edit`); the canvas only emits intents.
 """
 
 from __future__ import annotations
@@ -20,13 +22,10 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QEvent, QMimeData, QPointF, QRect, QRectF, Qt, Signal, Slot
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal, Slot
 from PySide6.QtGui import (
-    QDragEnterEvent,
-    QDragMoveEvent,
     QDropEvent,
-    QImage,
-    QKeySequence,
+    QKeyEvent,
     QMouseEvent,
     QNativeGestureEvent,
     QPainter,
@@ -48,7 +47,19 @@ from PySide6.QtWidgets import (
 )
 
 from lfmdesk.core import Detection, LoadedImage, TilePlan
-from lfmdesk.gui._canvas_items import KIND, BoxItem, Layer, OverlayLabel, build_tile_overlay
+from lfmdesk.core._annotations import ImageAnnotation
+from lfmdesk.gui._box_items import EditBoxItem
+from lfmdesk.gui._canvas_edit import CanvasEditing
+from lfmdesk.gui._canvas_items import (
+    KIND,
+    BoxItem,
+    DropTarget,
+    Layer,
+    OverlayLabel,
+    build_tile_overlay,
+    drop_hint,
+    tile_name_at,
+)
 from lfmdesk.gui._qtimage import display_pixmap
 
 __all__ = ["KIND", "ImageCanvas"]
@@ -57,32 +68,35 @@ _MAX_ZOOM = 32.0
 _FIT_MARGIN = 10  # view pixels around a fitted image
 _MIN_ZOOM_OF_FIT = 0.25
 _WHEEL_STEP = 1.0015  # zoom factor per 1/8 degree of wheel rotation
-_Z_IMAGE, _Z_TILES, _Z_BOXES = 0.0, 1.0, 2.0
-
-
-def _local_files(mime: QMimeData) -> list[str]:
-    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
-
-
-def _dropped_image(mime: QMimeData) -> QImage | None:
-    data = mime.imageData() if mime.hasImage() else None
-    if isinstance(data, QPixmap):
-        data = data.toImage()
-    return data if isinstance(data, QImage) and not data.isNull() else None
+_Z_IMAGE, _Z_TILES, _Z_BOXES, _Z_EDIT = 0.0, 1.0, 2.0, 3.0
 
 
 class ImageCanvas(QGraphicsView):
-    """Shows a :class:`LoadedImage` with detection boxes and an optional tile-plan overlay.
+    """Shows a :class:`LoadedImage` with editable boxes and an optional tile-plan overlay.
 
     Signals:
         filesDropped(list): local file paths dropped on the canvas.
         imageDropped(object): a QImage, when a drop carries image data rather than files.
         hoverText(str): cursor position (and the box under it) for the status bar; "" on leave.
+        boxDrawn(object): a new box was dragged out: ``(x1, y1, x2, y2)`` image pixels.
+        boxesMoved(list, int, int): box ids dragged by (dx, dy) pixels (one drag).
+        boxesNudged(list, int, int): box ids nudged by an arrow key (merge into one undo).
+        boxResized(str, object): a box id and its new ``(x1, y1, x2, y2)``.
+        deleteRequested(list): box ids to delete (Delete/Backspace).
+        selectionChanged(list): the selected box ids, after any change.
+        relabelRequested(list): box ids double-clicked, to get the current label.
     """
 
     filesDropped = Signal(list)
     imageDropped = Signal(object)
     hoverText = Signal(str)
+    boxDrawn = Signal(object)
+    boxesMoved = Signal(list, int, int)
+    boxesNudged = Signal(list, int, int)
+    boxResized = Signal(str, object)
+    deleteRequested = Signal(list)
+    selectionChanged = Signal(list)
+    relabelRequested = Signal(list)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         """Build an empty canvas showing the drop hint."""
@@ -90,9 +104,8 @@ class ImageCanvas(QGraphicsView):
         self._image: LoadedImage | None = None
         self._plan: TilePlan | None = None
         self._auto_fit = True
-        self._hovered: BoxItem | None = None
+        self._hovered: BoxItem | EditBoxItem | None = None
         self._hover_text = ""
-        self._drop_active = False
         scene = QGraphicsScene(self)
         scene.setItemIndexMethod(QGraphicsScene.ItemIndexMethod.NoIndex)
         self.setScene(scene)
@@ -101,20 +114,15 @@ class ImageCanvas(QGraphicsView):
         self._pixmap_item.setZValue(_Z_IMAGE)
         self._tile_layer = Layer(_Z_TILES)
         self._box_layer = Layer(_Z_BOXES)
-        for item in (self._pixmap_item, self._tile_layer, self._box_layer):
+        self._edit_layer = Layer(_Z_EDIT)
+        for item in (self._pixmap_item, self._tile_layer, self._box_layer, self._edit_layer):
             scene.addItem(item)
+        self._edit = CanvasEditing(self, self._edit_layer)
         self._configure_view()
-        self._hint = OverlayLabel(self.viewport(), "canvasHint")
-        self._hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self._hint.setWordWrap(True)
-        hint_font = self._hint.font()
-        hint_font.setPointSizeF(hint_font.pointSizeF() * 1.2)
-        self._hint.setFont(hint_font)
-        self._hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
-        paste = QKeySequence(QKeySequence.StandardKey.Paste).toString(
-            QKeySequence.SequenceFormat.NativeText
-        )
-        self._hint.setText(f"Drop an image here, paste ({paste}) or File ▸ Open")
+        self._hint = drop_hint(self.viewport())
+        self._drops = DropTarget(self.viewport())
+        self._drops.filesDropped.connect(self.filesDropped)
+        self._drops.imageDropped.connect(self.imageDropped)
         self._banner = OverlayLabel(self.viewport(), "canvasBanner", panel=True)
         self.set_image(None)
 
@@ -130,9 +138,9 @@ class ImageCanvas(QGraphicsView):
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setAcceptDrops(True)
-        self.viewport().setAcceptDrops(True)
         self.setMouseTracking(True)
         self.viewport().setMouseTracking(True)
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         if sys.platform != "darwin":
             # On macOS a trackpad pinch arrives as a native zoom gesture (handled below);
             # grabbing QPinchGesture there as well would zoom twice.
@@ -146,6 +154,7 @@ class ImageCanvas(QGraphicsView):
         """
         self._image = image
         self.set_detections(())
+        self._edit.set_annotation(None)
         self.set_tile_plan(None)
         if image is None:
             self._pixmap_item.setPixmap(QPixmap())
@@ -157,8 +166,34 @@ class ImageCanvas(QGraphicsView):
         self._set_hover(None, "")
         self.fit()
 
+    def set_annotation(self, annotation: ImageAnnotation | None) -> None:
+        """Show ``annotation``'s boxes, editable; None shows none and turns editing off.
+
+        The selection keeps the ids still present. Call after :meth:`set_image`.
+        """
+        self._set_hover(None, self._hover_text)
+        self._edit.set_annotation(annotation)
+        self._update_drag_mode()
+
+    def annotation(self) -> ImageAnnotation | None:
+        """The annotation shown (as last set)."""
+        return self._edit.annotation
+
+    def selected_ids(self) -> list[str]:
+        """Ids of the selected boxes."""
+        return self._edit.selected_ids()
+
+    @Slot(list)
+    def select(self, ids: list[str]) -> None:
+        """Select exactly the boxes ``ids``; emits selectionChanged if that changes it."""
+        self._edit.select(ids)
+
+    def box_items(self) -> list[EditBoxItem]:
+        """The editable box items, in drawing order."""
+        return self._edit.items()
+
     def set_detections(self, detections: Sequence[Detection]) -> None:
-        """Replace the boxes with one per detection (in the image's pixel coordinates)."""
+        """Show read-only boxes, one per detection (in the image's pixel coordinates)."""
         self._set_hover(None, self._hover_text)
         for child in self._box_layer.childItems():
             self.scene().removeItem(child)
@@ -166,8 +201,9 @@ class ImageCanvas(QGraphicsView):
             BoxItem(detection, self._box_layer)
 
     def set_boxes_visible(self, visible: bool) -> None:
-        """Show or hide all boxes and their labels."""
+        """Show or hide all boxes and their labels (hidden boxes cannot be edited)."""
         self._box_layer.setVisible(visible)
+        self._edit_layer.setVisible(visible)
         if not visible:
             self._set_hover(None, self._hover_text)
 
@@ -176,8 +212,8 @@ class ImageCanvas(QGraphicsView):
         return self._box_layer.isVisible()
 
     def box_count(self) -> int:
-        """How many detection boxes are drawn."""
-        return len(self._box_layer.childItems())
+        """How many boxes are drawn (read-only detections and editable boxes)."""
+        return len(self._box_layer.childItems()) + len(self._edit.items())
 
     def tile_plan(self) -> TilePlan | None:
         """The tile plan overlaid now, if any."""
@@ -227,7 +263,8 @@ class ImageCanvas(QGraphicsView):
         self._update_drag_mode()
 
     def _update_drag_mode(self) -> None:
-        scrollable = (
+        # With boxes to edit a left-drag draws; pan with middle-drag or Space+drag instead.
+        scrollable = self._edit.annotation is None and (
             self.horizontalScrollBar().maximum() > 0 or self.verticalScrollBar().maximum() > 0
         )
         mode = (
@@ -258,9 +295,46 @@ class ImageCanvas(QGraphicsView):
         return super().viewportEvent(event)
 
     def mouseDoubleClickEvent(self, event: QMouseEvent) -> None:
-        """Double-click fits the image."""
-        self.fit()
+        """Double-click on a box asks to relabel it; elsewhere it fits the image."""
+        if not self._edit.double_click(event):
+            self.fit()
         event.accept()
+
+    def mousePressEvent(self, event: QMouseEvent) -> None:
+        """Select, start a move, resize, draw or pan."""
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        if self._edit.press(event):
+            event.accept()
+        else:
+            super().mousePressEvent(event)
+
+    def mouseReleaseEvent(self, event: QMouseEvent) -> None:
+        """Finish a drag: one intent signal per drag."""
+        if self._edit.release(event):
+            event.accept()
+        else:
+            super().mouseReleaseEvent(event)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        """Delete/Backspace, arrows (Shift: 10 px), Ctrl/⌘+A, Esc, Space to pan."""
+        if self._edit.key_press(event):
+            event.accept()
+        else:
+            super().keyPressEvent(event)
+
+    def keyReleaseEvent(self, event: QKeyEvent) -> None:
+        """Releasing Space leaves pan mode."""
+        if self._edit.key_release(event):
+            event.accept()
+        else:
+            super().keyReleaseEvent(event)
+
+    def event(self, event: QEvent) -> bool:
+        """Editing keys win over window shortcuts (Esc) while the canvas has focus."""
+        if event.type() == QEvent.Type.ShortcutOverride and self._edit.is_key_override(event):
+            event.accept()
+            return True
+        return super().event(event)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Keep a fitted image fitted and the hint and banner in place."""
@@ -282,7 +356,10 @@ class ImageCanvas(QGraphicsView):
 
     # -------------------------------------------------------------------- hover
     def mouseMoveEvent(self, event: QMouseEvent) -> None:
-        """Track the cursor for the status bar and box highlight."""
+        """Follow a drag, or track the cursor for the status bar and box highlight."""
+        if self._edit.move(event):
+            event.accept()
+            return
         super().mouseMoveEvent(event)
         self._hover_at(self.mapToScene(event.position().toPoint()))
 
@@ -302,14 +379,15 @@ class ImageCanvas(QGraphicsView):
         parts = [f"x {x}, y {y}", f"({pos.x() / image.width:.3f}, {pos.y() / image.height:.3f})"]
         if box is not None:
             parts.append(box.describe())
-        tile = self._tile_at(pos)
+        tile = tile_name_at(self._plan, pos)
         if tile:
             parts.append(tile)
         self._set_hover(box, " · ".join(parts))
 
-    def _box_at(self, pos: QPointF) -> BoxItem | None:
-        if not self._box_layer.isVisible():
-            return None
+    def _box_at(self, pos: QPointF) -> BoxItem | EditBoxItem | None:
+        editable = self._edit.box_at(pos)
+        if editable is not None or not self._box_layer.isVisible():
+            return editable
         hits = [
             item
             for item in self._box_layer.childItems()
@@ -318,16 +396,7 @@ class ImageCanvas(QGraphicsView):
         # The smallest box is the most specific answer when boxes nest.
         return min(hits, key=lambda b: b.rect().width() * b.rect().height(), default=None)
 
-    def _tile_at(self, pos: QPointF) -> str:
-        if self._plan is None:
-            return ""
-        for tile in self._plan.tiles:
-            x1, y1, x2, y2 = tile.box
-            if x1 <= pos.x() < x2 and y1 <= pos.y() < y2:
-                return f"tile r{tile.row + 1}c{tile.col + 1}"
-        return ""
-
-    def _set_hover(self, box: BoxItem | None, text: str) -> None:
+    def _set_hover(self, box: BoxItem | EditBoxItem | None, text: str) -> None:
         if box is not self._hovered:
             if self._hovered is not None and self._hovered.scene() is not None:
                 self._hovered.set_highlighted(False)
@@ -338,59 +407,11 @@ class ImageCanvas(QGraphicsView):
             self._hover_text = text
             self.hoverText.emit(text)
 
-    # ------------------------------------------------------------- drag and drop
-    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        """Accept local files and image data."""
-        self._accept_drag(event)
-
-    def dragMoveEvent(self, event: QDragMoveEvent) -> None:
-        """Keep accepting what dragEnterEvent accepted."""
-        self._accept_drag(event)
-
-    def dragLeaveEvent(self, event: QEvent) -> None:
-        """Drop the highlight."""
-        self._set_drop_active(False)
-        event.accept()
-
-    def _accept_drag(self, event: QDragMoveEvent) -> None:
-        mime = event.mimeData()
-        if _local_files(mime) or mime.hasImage():
-            event.acceptProposedAction()
-            self._set_drop_active(True)
-        else:
-            event.ignore()
-
     def dropEvent(self, event: QDropEvent) -> None:
-        """Emit filesDropped for local files, else imageDropped for image data."""
-        self._set_drop_active(False)
-        mime = event.mimeData()
-        files = _local_files(mime)
-        image = None if files else _dropped_image(mime)
-        if files:
-            self.filesDropped.emit(files)
-        elif image is not None:
-            self.imageDropped.emit(image)
-        else:
-            event.ignore()
-            return
-        event.acceptProposedAction()
-
-    def _set_drop_active(self, active: bool) -> None:
-        if active != self._drop_active:
-            self._drop_active = active
-            self.viewport().update()
+        """Drops reaching the view itself (the viewport's are caught before)."""
+        self._drops.drop(event)
 
     def drawForeground(self, painter: QPainter, rect: QRectF | QRect) -> None:
         """Outline the viewport while a drop is hovering over it."""
         super().drawForeground(painter, rect)
-        if not self._drop_active:
-            return
-        painter.save()
-        painter.resetTransform()
-        pen = painter.pen()
-        pen.setColor(self.palette().color(QPalette.ColorRole.Highlight))
-        pen.setWidthF(3.0)
-        painter.setPen(pen)
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.drawRoundedRect(QRectF(self.viewport().rect()).adjusted(2, 2, -2, -2), 6, 6)
-        painter.restore()
+        self._drops.paint_outline(painter)

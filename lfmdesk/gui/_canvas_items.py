@@ -13,11 +13,27 @@ so tests and the canvas can find them without keeping parallel lists.
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QPainter, QPaintEvent, QPalette, QPen
+from PySide6.QtCore import QEvent, QMimeData, QObject, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import (
+    QColor,
+    QDragMoveEvent,
+    QDropEvent,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QKeySequence,
+    QPainter,
+    QPainterPath,
+    QPaintEvent,
+    QPalette,
+    QPen,
+    QPixmap,
+)
 from PySide6.QtWidgets import (
     QGraphicsItem,
+    QGraphicsPathItem,
     QGraphicsRectItem,
+    QGraphicsSimpleTextItem,
     QLabel,
     QStyleOptionGraphicsItem,
     QWidget,
@@ -26,9 +42,27 @@ from PySide6.QtWidgets import (
 from lfmdesk.core import Detection, Tile, TilePlan
 from lfmdesk.core._draw import label_color
 
-__all__ = ["KIND", "BoxItem", "GridRect", "Layer", "OverlayLabel", "Tag", "build_tile_overlay"]
+__all__ = [
+    "KIND",
+    "BoxItem",
+    "DropTarget",
+    "GridRect",
+    "Layer",
+    "OverlayLabel",
+    "Tag",
+    "build_tile_overlay",
+    "drop_hint",
+    "dropped_image",
+    "local_files",
+    "tile_name_at",
+]
 
 KIND = 0  # QGraphicsItem.data() key naming what an item shows
+
+# PySide6 6.12.0 on CPython 3.11 drops a reference to None on every call of a void Qt
+# method from Python (setPen, drawRect, setPos...); after ~25,000 such calls the process
+# aborts ("none_dealloc"). So items here have no Python paint(), which would make such calls
+# on every repaint, and the canvas touches only the items that change.
 
 _BOX_WIDTH, _BOX_HOVER_WIDTH = 2.0, 4.0
 _HOVER_FILL_ALPHA = 48
@@ -79,11 +113,12 @@ class Layer(QGraphicsItem):
         """Nothing to paint."""
 
 
-class Tag(QGraphicsItem):
+class Tag(QGraphicsPathItem):
     """Text on a filled rounded rectangle that keeps its screen size at any zoom.
 
     Its position is the anchor in the parent's coordinates; ``offset`` (screen pixels) moves
-    the rectangle away from it.
+    the rectangle away from it. Built from Qt's own items, with no Python ``paint`` (see the
+    PySide note at the top).
     """
 
     def __init__(
@@ -101,36 +136,27 @@ class Tag(QGraphicsItem):
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations)
         self.setData(KIND, "tag")
         self._text = text
-        self._fill = QColor(fill)
-        self._ink = _ink_for(self._fill)
-        self._font = QFont()
-        self._font.setBold(bold)
-        metrics = QFontMetricsF(self._font)
+        font = QFont()
+        font.setBold(bold)
+        metrics = QFontMetricsF(font)
         width = metrics.horizontalAdvance(text) + 10
         height = metrics.height() + 4
         shift = offset or QPointF(0, 0)
         top = shift.y() - (height if above else 0.0)
-        self._rect = QRectF(shift.x(), top, width, height)
+        rect = QRectF(shift.x(), top, width, height)
+        path = QPainterPath()
+        path.addRoundedRect(rect, 3, 3)
+        self.setPath(path)
+        self.setPen(Qt.PenStyle.NoPen)
+        self.setBrush(QColor(fill))
+        label = QGraphicsSimpleTextItem(text, self)
+        label.setFont(font)
+        label.setBrush(_ink_for(QColor(fill)))
+        label.setPos(rect.x() + 5, rect.y() + 2)
 
     def text(self) -> str:
         """The tag's text."""
         return self._text
-
-    def boundingRect(self) -> QRectF:
-        """The filled rectangle, in screen pixels."""
-        return self._rect
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        """Draw the rectangle and the text."""
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        painter.setPen(Qt.PenStyle.NoPen)
-        painter.setBrush(self._fill)
-        painter.drawRoundedRect(self._rect, 3, 3)
-        painter.setPen(self._ink)
-        painter.setFont(self._font)
-        painter.drawText(self._rect, Qt.AlignmentFlag.AlignCenter, self._text)
 
 
 class BoxItem(QGraphicsRectItem):
@@ -167,19 +193,11 @@ class GridRect(QGraphicsRectItem):
 
     def __init__(self, rect: QRectF, color: QColor, kind: str, parent: QGraphicsItem) -> None:
         """Create a rectangle of ``kind`` ("tile" or "thumbnail")."""
+        # The dark line is a sibling drawn first, not a Python paint() (PySide note).
+        QGraphicsRectItem(rect, parent).setPen(_cosmetic(_UNDERLINE, 1.5))
         super().__init__(rect, parent)
         self.setPen(_cosmetic(color, 1.5, Qt.PenStyle.DashLine))
         self.setData(KIND, kind)
-
-    def paint(
-        self, painter: QPainter, option: QStyleOptionGraphicsItem, widget: QWidget | None = None
-    ) -> None:
-        """Draw the dark line, then the dashed one on top."""
-        painter.setBrush(Qt.BrushStyle.NoBrush)
-        painter.setPen(_cosmetic(_UNDERLINE, 1.5))
-        painter.drawRect(self.rect())
-        painter.setPen(self.pen())
-        painter.drawRect(self.rect())
 
 
 def _tile_label(tile: Tile) -> str:
@@ -255,3 +273,115 @@ class OverlayLabel(QLabel):
             painter.drawRoundedRect(QRectF(self.rect()), 6, 6)
             painter.end()
         super().paintEvent(event)
+
+
+def local_files(mime: QMimeData) -> list[str]:
+    """The local file paths a drag or drop carries (web links are left out)."""
+    return [url.toLocalFile() for url in mime.urls() if url.isLocalFile() and url.toLocalFile()]
+
+
+def dropped_image(mime: QMimeData) -> QImage | None:
+    """The image data a drag or drop carries, if any."""
+    data = mime.imageData() if mime.hasImage() else None
+    if isinstance(data, QPixmap):
+        data = data.toImage()
+    return data if isinstance(data, QImage) and not data.isNull() else None
+
+
+def drop_hint(viewport: QWidget) -> OverlayLabel:
+    """The "Drop an image here" hint shown on an empty canvas."""
+    hint = OverlayLabel(viewport, "canvasHint")
+    hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+    hint.setWordWrap(True)
+    font = hint.font()
+    font.setPointSizeF(font.pointSizeF() * 1.2)
+    hint.setFont(font)
+    hint.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    paste = QKeySequence(QKeySequence.StandardKey.Paste).toString(
+        QKeySequence.SequenceFormat.NativeText
+    )
+    hint.setText(f"Drop an image here, paste ({paste}) or File ▸ Open")
+    return hint
+
+
+class DropTarget(QObject):
+    """Takes file and image drops on a widget (an event filter); :attr:`active` while hovering.
+
+    Signals:
+        filesDropped(list): local file paths.
+        imageDropped(object): a QImage, when the drop carries image data rather than files.
+    """
+
+    filesDropped = Signal(list)
+    imageDropped = Signal(object)
+
+    def __init__(self, widget: QWidget) -> None:
+        """Accept drops on ``widget``; it is repainted when :attr:`active` changes."""
+        super().__init__(widget)
+        self._widget = widget
+        self.active = False
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """Handle drag enter/move/leave and drop; everything else passes on."""
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove):
+            assert isinstance(event, QDragMoveEvent)
+            accept = bool(local_files(event.mimeData()) or event.mimeData().hasImage())
+            if accept:
+                event.acceptProposedAction()
+            else:
+                event.ignore()
+            self._set_active(accept)
+        elif kind == QEvent.Type.DragLeave:
+            self._set_active(False)
+            event.accept()
+        elif kind == QEvent.Type.Drop:
+            assert isinstance(event, QDropEvent)
+            self._set_active(False)
+            self.drop(event)
+        else:
+            return False
+        return True
+
+    def drop(self, event: QDropEvent) -> None:
+        """Emit filesDropped for local files, else imageDropped for image data."""
+        files = local_files(event.mimeData())
+        image = None if files else dropped_image(event.mimeData())
+        if files:
+            self.filesDropped.emit(files)
+        elif image is not None:
+            self.imageDropped.emit(image)
+        else:
+            event.ignore()
+            return
+        event.acceptProposedAction()
+
+    def paint_outline(self, painter: QPainter) -> None:
+        """Outline the widget in the highlight colour while a drop hovers over it."""
+        if not self.active:
+            return
+        painter.save()
+        painter.resetTransform()
+        pen = painter.pen()
+        pen.setColor(self._widget.palette().color(QPalette.ColorRole.Highlight))
+        pen.setWidthF(3.0)
+        painter.setPen(pen)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRoundedRect(QRectF(self._widget.rect()).adjusted(2, 2, -2, -2), 6, 6)
+        painter.restore()
+
+    def _set_active(self, active: bool) -> None:
+        if active != self.active:
+            self.active = active
+            self._widget.update()
+
+
+def tile_name_at(plan: TilePlan | None, pos: QPointF) -> str:
+    """``"tile r1c2"`` for the tile of ``plan`` under scene point ``pos``; "" if none."""
+    for tile in plan.tiles if plan is not None else ():
+        x1, y1, x2, y2 = tile.box
+        if x1 <= pos.x() < x2 and y1 <= pos.y() < y2:
+            return f"tile r{tile.row + 1}c{tile.col + 1}"
+    return ""

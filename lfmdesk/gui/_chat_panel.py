@@ -311,6 +311,10 @@ class ChatPanel(QWidget):
         self.input.setPlaceholderText(_PLACEHOLDER if enabled else reason)
         self._update_actions()
 
+    def input_enabled(self) -> bool:
+        """Whether questions can be sent (a model is loaded and nothing blocks the chat)."""
+        return self._input_enabled
+
     def input_text(self) -> str:
         """The text in the input box."""
         return self.input.toPlainText()

@@ -176,6 +176,16 @@ class ChatController(QObject):
         for note in image.notes:
             self.panel.add_notice(f"{image.source}: {note}")
 
+    @Slot(object)
+    def show_only(self, image: LoadedImage) -> None:
+        """Make ``image`` the one image of the next question (a project image was picked)."""
+        self.chat_thread.pending_images.clear()
+        self.attach(image)
+
+    def can_ask(self) -> bool:
+        """Whether a question could be sent now (idle, and the input is enabled)."""
+        return self._rid is None and self.panel.input_enabled()
+
     @Slot(int)
     def detach(self, index: int) -> None:
         """Remove a pending image."""

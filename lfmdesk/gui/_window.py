@@ -54,6 +54,7 @@ from lfmdesk.gui._status import StatusStrip
 from lfmdesk.gui._tools_drawer import ToolsDrawer
 from lfmdesk.gui._ui_state import UiState
 from lfmdesk.gui._welcome import WelcomePanel
+from lfmdesk.gui._workspace import Workspace
 
 __all__ = ["MainWindow"]
 
@@ -97,6 +98,9 @@ class MainWindow(QMainWindow):
         self._build_widgets(rows, settings)
         self.controller = ChatController(
             client, store, self.chat, self._settings_now, self.tools.tools, self
+        )
+        self.workspace = Workspace(
+            self, self.canvas, self.controller, client, self._settings_now, settings
         )
         self._build_layout()
         self._build_menus()
@@ -150,6 +154,10 @@ class MainWindow(QMainWindow):
         self.history_dock = self._dock("Conversations", self.conversations, "conversations")
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.settings_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.history_dock)
+        self.project_dock = self._dock("Project", self.workspace.panel, "project")
+        self.labels_dock = self._dock("Labels", self.workspace.labels, "labels")
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.project_dock)
+        self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.labels_dock)
         self.settings_dock.hide()
         self.history_dock.hide()
         self.statusBar().addPermanentWidget(self.status, 1)
@@ -178,7 +186,8 @@ class MainWindow(QMainWindow):
 
     def _build_menus(self) -> None:
         bar = self.menuBar()
-        self._menus = {name: bar.addMenu(name) for name in ("&File", "&Edit", "&View", "&Chat")}
+        names = ("&File", "&Edit", "&View", "&Capture", "&Chat")
+        self._menus = {name: bar.addMenu(name) for name in names}
         keys = QKeySequence.StandardKey
         self._action("&File", "&Open Image…", self.open_images, keys.Open)
         self._action("&File", "&New Chat", self.controller.new_conversation, keys.New)
@@ -196,11 +205,17 @@ class MainWindow(QMainWindow):
         self._action("&View", "Show &Prompt", self.controller.request_prompt, "Ctrl+Shift+P")
         self._action("&Chat", "&Stop", self.controller.stop, "Esc")
         self._action("&Chat", "&Regenerate", self.controller.regenerate, "Ctrl+Shift+R")
+        for dock in (self.project_dock, self.labels_dock):
+            self._menus["&View"].addAction(dock.toggleViewAction())
+        self.toolbar = self.addToolBar("Tools")
+        self.toolbar.setObjectName("toolbar")
+        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.workspace.install_actions(self._action, self._menus, self.toolbar)
 
     def _connect(self) -> None:
         c, client = self.controller, self.client
         c.imageShown.connect(self.show_image)
-        c.detectionsShown.connect(self.canvas.set_detections)
+        c.detected.connect(self.workspace.on_detected)
         c.statsChanged.connect(self.status.set_stats)
         c.imagesInConversation.connect(self.tools.set_images_attached)
         c.conversationSaved.connect(self._refresh_conversations)
@@ -221,6 +236,9 @@ class MainWindow(QMainWindow):
         self.conversations.newRequested.connect(c.new_conversation)
         self.conversations.deleteRequested.connect(self.delete_conversation)
         self.banner.actionTriggered.connect(self.banner.hide)
+        self.workspace.message.connect(self.show_problem)
+        self.workspace.problem.connect(self.show_warning)
+        self.workspace.settingsChanged.connect(self._save_workspace_settings)
         client.modelPhase.connect(self.on_model_phase)
         client.downloadProgress.connect(self.on_download_progress)
         client.modelLoaded.connect(self.on_model_loaded)
@@ -307,7 +325,7 @@ class MainWindow(QMainWindow):
     def show_image(self, image: LoadedImage | None) -> None:
         self._current_image = image
         self.canvas.set_image(image)
-        self.canvas.set_detections(())
+        self.workspace.show_image(image)
         self._update_tile_plan()
 
     def toggle_boxes(self) -> None:
@@ -348,6 +366,20 @@ class MainWindow(QMainWindow):
     @Slot(str)
     def show_problem(self, message: str) -> None:
         self.statusBar().showMessage(message, 8000)
+
+    @Slot(str)
+    def show_warning(self, message: str) -> None:
+        self.banner.show_message(message, kind="warning", action_text="Dismiss")
+
+    @Slot()
+    def _save_workspace_settings(self) -> None:
+        ws = self.workspace
+        self.settings = dataclasses.replace(
+            self.settings,
+            project=str(ws.project.root),
+            detect_after_capture=ws.detect_after_capture,
+        )
+        self._save_settings(self.settings)
 
     def delete_conversation(self, conversation_id: str) -> None:
         self.controller.store.delete(conversation_id)
@@ -394,6 +426,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, _freeze_startup_objects)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.workspace.close()
         self.controller.stop()
         self.controller.save()
         self.controller.flush()
