@@ -95,7 +95,7 @@ def test_detect_boxes_are_editable_saved_and_come_back(qtbot, tmp_path, folder) 
 def test_clipboard_capture_lands_in_the_project_and_is_detected(qtbot, tmp_path, folder) -> None:
     window = _window(qtbot, tmp_path, AppSettings(project=str(folder)), [])
     window.workspace.labels.add_label("person")
-    QGuiApplication.clipboard().setImage(Image.new("RGB", (120, 90), "orange").toqimage())
+    QGuiApplication.clipboard().setImage(Image.new("RGB", (120, 90), "orange").toqimage().copy())
     with qtbot.waitSignal(window.client.chatFinished, timeout=30_000):
         window.workspace.capturer.capture_clipboard()
     captures = sorted(folder.glob("Capture *.png"))
@@ -106,6 +106,7 @@ def test_clipboard_capture_lands_in_the_project_and_is_detected(qtbot, tmp_path,
     assert ann is not None and [b.label for b in ann.boxes] == ["person"]
     assert key in [row.key for row in window.workspace.panel.rows()]
     window.close()
+    QGuiApplication.clipboard().clear()
 
 
 def test_pasted_pixels_without_a_project_go_to_captures(qtbot, tmp_path) -> None:

@@ -262,8 +262,8 @@ class ProjectPanel(QWidget):
         name = key.rsplit("/", 1)[-1]
         self.progress_bar.setRange(0, max(1, total))
         self.progress_bar.setValue(done)
+        # The highlight stays on the image the canvas shows; the bar names the one in work.
         self.progress_bar.setFormat(f"{min(done + 1, total)} / {total} · {name}")
-        self.set_current(key)
 
     @Slot(object)
     def batch_finished(self, summary: BatchFinished | None = None) -> None:

@@ -8,6 +8,7 @@ on the objects drawn. Run it under a real display (Xvfb on Linux) for true windo
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -120,12 +121,46 @@ def ask(window: MainWindow, text: str, action: Callable[[str], None] | None = No
     wait(window.client.chatFinished)
 
 
+def shoot_editor(root: Path, scene: LoadedImage, out: Path) -> None:
+    """A project of three frames: Detect, a person's fixes, Detect all over the rest."""
+    project = root / "street-project"
+    project.mkdir()
+    for name in ("street-01.png", "street-02.png", "street-03.png"):
+        scene.image.save(project / name)
+    window = make_window(root / "c", [detection_answer()])
+    window.resize(1600, 960)
+    window.load_model("8bit")
+    wait(window.client.modelLoaded)
+    ws = window.workspace
+    ws.open_project(str(project))
+    ws.open_key("street-01.png")
+    wait(ws.loader.loaded)
+    settle()
+    ask(window, "car, person, dog", window.controller.detect)
+    editor = ws.editor
+    ws.labels.add_label("sun")
+    editor.add_box((1318, 78, 1482, 242), "sun")
+    ann = editor.annotation
+    assert ann is not None
+    person = next(b for b in ann.boxes if b.label == "person")
+    editor.resize(person.id, (972, 405, 1140, 905))
+    ws.start_batch("car, person, dog", False)
+    wait(ws.runner.finished)
+    window.canvas.select([person.id])
+    window.canvas.setFocus()
+    shoot(window, out / "editor.png")
+    window.close()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     QApplication.instance() or QApplication(sys.argv[:1])
     scene = street_scene()
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        # Captures and projects of the screenshot run never touch the user's data folder.
+        os.environ["LFMDESK_DATA_DIR"] = str(root / "data")
+        shoot_editor(root, scene, out)
         welcome = make_window(root / "a", ANSWERS, has_model=False)
         shoot(welcome, out / "welcome.png")
         welcome.close()
