@@ -23,6 +23,7 @@ from lfmdesk.core._errors import InputError, LfmdeskError
 from lfmdesk.core._grounding import DetectionResult, grounding_prompt, split_labels
 from lfmdesk.core._images import LoadedImage, load_image
 from lfmdesk.core._project import Project
+from lfmdesk.core._project_status import ImageRow, batch_role, project_rows
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 
 __all__ = [
@@ -117,10 +118,6 @@ class BatchFinished:
 BatchEvent = BatchStarted | ImageAnnotated | ImageSkipped | ImageFailed | BatchFinished
 
 
-def _same_labels(a: Sequence[str], b: Sequence[str]) -> bool:
-    return {x.casefold() for x in a} == {x.casefold() for x in b}
-
-
 def plan_batch(project: Project, labels: str | Sequence[str], *, redo: bool = False) -> BatchPlan:
     """Sort the project's images into to-do, done and edited.
 
@@ -136,23 +133,15 @@ def plan_batch(project: Project, labels: str | Sequence[str], *, redo: bool = Fa
     wanted = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
     if not wanted:
         raise InputError('no labels to look for: give some, e.g. --labels "car, person"')
-    images = project.images()
-    if not images:
+    rows = project_rows(project)
+    if not rows:
         raise InputError(f"{project.root}: no images in this folder")
-    todo, done, edited, problems = [], [], [], []
-    for key in images:
-        try:
-            ann = project.load(key)
-        except InputError as exc:
-            problems.append((key, str(exc)))
-            continue
-        if ann is not None and ann.edited:
-            edited.append(key)
-        elif ann is not None and not redo and _same_labels(ann.detected or (), wanted):
-            done.append(key)
-        else:
-            todo.append(key)
-    return BatchPlan(wanted, tuple(todo), tuple(done), tuple(edited), tuple(problems))
+    by_role: dict[str, list[ImageRow]] = {"todo": [], "done": [], "edited": [], "problem": []}
+    for row in rows:
+        by_role[batch_role(row, wanted, redo=redo)].append(row)
+    keys = {role: tuple(row.key for row in group) for role, group in by_role.items()}
+    problems = tuple((row.key, row.message) for row in by_role["problem"])
+    return BatchPlan(wanted, keys["todo"], keys["done"], keys["edited"], problems)
 
 
 def detection_request(

@@ -76,20 +76,23 @@ def project_rows(project: Project) -> list[ImageRow]:
     return rows
 
 
-def batch_counts(rows: Sequence[ImageRow], labels: str) -> tuple[int, int]:
-    """``(done, left)`` for a batch over ``rows`` looking for ``labels``.
+def batch_role(row: ImageRow, wanted: Sequence[str], *, redo: bool = False) -> str:
+    """What a batch looking for ``wanted`` does with ``row``: the one rule for Detect all.
 
-    Mirrors :func:`lfmdesk.core._batch.plan_batch` without reading files: done images were
-    detected with the same labels (any order or case); edited ones are neither done nor
-    left, since the batch leaves them alone.
+    Returns "problem" (damaged annotation file: skipped), "edited" (a person's work: left
+    alone), "done" (already detected with the same labels, any order or case) or "todo".
     """
-    wanted = {x.casefold() for x in split_labels(labels)}
-    done = left = 0
-    for row in rows:
-        if row.status == EDITED:
-            continue
-        if wanted and row.detected is not None and {x.casefold() for x in row.detected} == wanted:
-            done += 1
-        else:
-            left += 1
-    return done, left
+    if row.status == FAILED:
+        return "problem"
+    if row.status == EDITED:
+        return "edited"
+    same = {x.casefold() for x in row.detected or ()} == {x.casefold() for x in wanted}
+    return "done" if wanted and not redo and row.detected is not None and same else "todo"
+
+
+def batch_counts(rows: Sequence[ImageRow], labels: str) -> tuple[int, int]:
+    """``(done, left)`` for a batch over ``rows`` looking for ``labels``, without reading
+    files; a failed row counts as left (an engine failure is tried again)."""
+    wanted = split_labels(labels)
+    roles = [batch_role(row, wanted) for row in rows]
+    return roles.count("done"), roles.count("todo") + roles.count("problem")
