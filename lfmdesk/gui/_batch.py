@@ -17,9 +17,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, Signal, Slot
 
-from lfmdesk.core import LfmdeskError, LoadedImage, load_image, parse_detections
+from lfmdesk.core import LoadedImage, load_image, parse_detections
 from lfmdesk.core._batch import (
     BatchFinished,
     BatchPlan,
@@ -32,6 +32,7 @@ from lfmdesk.core._errors import InputError
 from lfmdesk.core._project import Project
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._jobs import PoolJob
 
 __all__ = ["BatchRunner"]
 
@@ -43,22 +44,6 @@ class _Decoded(QObject):
 
     loaded = Signal(int, object)  # ticket, LoadedImage
     failed = Signal(int, str)  # ticket, message
-
-
-class _DecodeJob(QRunnable):
-    def __init__(self, path: str, ticket: int, out: _Decoded) -> None:
-        super().__init__()
-        self._path, self._ticket, self._out = path, ticket, out
-
-    def run(self) -> None:
-        try:
-            image = load_image(self._path)
-        except LfmdeskError as exc:
-            self._out.failed.emit(self._ticket, str(exc))
-        except Exception as exc:  # a decoder bug fails this image, not the pool thread
-            self._out.failed.emit(self._ticket, f"cannot read image: {type(exc).__name__}: {exc}")
-        else:
-            self._out.loaded.emit(self._ticket, image)
 
 
 class BatchRunner(QObject):
@@ -164,7 +149,14 @@ class BatchRunner(QObject):
         total = len(self._plan.todo)
         self.progress.emit(total - len(self._queue) - 1, total, self._key)
         path = str(self._project.image_path(self._key))
-        self._pool.start(_DecodeJob(path, self._ticket, self._decoded))
+        ticket, out = self._ticket, self._decoded
+        self._pool.start(
+            PoolJob(
+                lambda: load_image(path),
+                lambda image: out.loaded.emit(ticket, image),
+                lambda message: out.failed.emit(ticket, message),
+            )
+        )
 
     @Slot(int, object)
     def _on_decoded(self, ticket: int, image: LoadedImage) -> None:

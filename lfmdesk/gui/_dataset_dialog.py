@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from pathlib import Path
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, QUrl, Signal, Slot
+from PySide6.QtCore import QObject, QThreadPool, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
     QComboBox,
@@ -33,11 +33,11 @@ from lfmdesk.core import (
     FORMATS,
     ExportReport,
     ImportReport,
-    LfmdeskError,
     Project,
     export_dataset,
     import_dataset,
 )
+from lfmdesk.gui._jobs import PoolJob
 
 __all__ = ["DatasetDialog", "report_text"]
 
@@ -60,20 +60,10 @@ class _Signals(QObject):
     failed = Signal(str)
 
 
-class _Job(QRunnable):
-    def __init__(self, work: Callable[[], Report], signals: _Signals) -> None:
-        super().__init__()
-        self._work, self._signals = work, signals
-
-    def run(self) -> None:
-        try:
-            report = self._work()
-        except LfmdeskError as exc:
-            self._signals.failed.emit(str(exc))
-        except OSError as exc:  # disk full, permissions: say so, keep the dialog open
-            self._signals.failed.emit(f"{exc.filename or 'file'}: {exc.strerror or exc}")
-        else:
-            self._signals.done.emit(report)
+def _write_failure(exc: Exception) -> str:
+    if isinstance(exc, OSError):  # disk full, permissions: say so, keep the dialog open
+        return f"{exc.filename or 'file'}: {exc.strerror or exc}"
+    return f"{type(exc).__name__}: {exc}"
 
 
 class DatasetDialog(QDialog):
@@ -167,7 +157,9 @@ class DatasetDialog(QDialog):
             work = lambda: import_dataset(target, fmt, self.project)  # noqa: E731
         self.ok_button.setEnabled(False)
         self.message.setText("Working…")
-        QThreadPool.globalInstance().start(_Job(work, self._signals))
+        signals = self._signals
+        job = PoolJob(work, signals.done.emit, signals.failed.emit, _write_failure)
+        QThreadPool.globalInstance().start(job)
 
     @Slot(object)
     def _on_done(self, report: Report) -> None:

@@ -8,30 +8,16 @@ loader.load_paths(["/tmp/a.jpg"])
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 
-from PySide6.QtCore import QObject, QRunnable, QThreadPool, Signal
+from PySide6.QtCore import QObject, QThreadPool, Signal
 from PySide6.QtGui import QImage
 
-from lfmdesk.core import LfmdeskError, LoadedImage, load_image
+from lfmdesk.core import LoadedImage, load_image
+from lfmdesk.gui._jobs import PoolJob
 
 __all__ = ["ImageLoader"]
-
-
-class _Job(QRunnable):
-    def __init__(self, work: Callable[[], LoadedImage], owner: ImageLoader) -> None:
-        super().__init__()
-        self._work, self._owner = work, owner
-
-    def run(self) -> None:
-        try:
-            image = self._work()
-        except LfmdeskError as exc:
-            self._owner.failed.emit(str(exc))
-        except Exception as exc:  # a decoder bug must not kill the pool thread silently
-            self._owner.failed.emit(f"cannot read image: {type(exc).__name__}: {exc}")
-        else:
-            self._owner.loaded.emit(image)
 
 
 class ImageLoader(QObject):
@@ -58,21 +44,27 @@ class ImageLoader(QObject):
             self._after(image)
         return image
 
+    def _load_path(self, path: str) -> LoadedImage:
+        return self._then(load_image(path))
+
+    def _start(self, work: Callable[[], LoadedImage]) -> None:
+        self._pool.start(PoolJob(work, self.loaded.emit, self.failed.emit))
+
     def load_paths(self, paths: Sequence[str]) -> None:
         """Decode each file (EXIF orientation, bombs refused...) in the background."""
         for path in paths:
-            self._pool.start(_Job(lambda p=path: self._then(load_image(p)), self))
+            self._start(functools.partial(self._load_path, path))
 
     def load_image_object(self, image: LoadedImage) -> None:
         """An already decoded image (a camera frame, a test): only the after-load step."""
-        self._pool.start(_Job(lambda: self._then(image), self))
+        self._start(lambda: self._then(image))
 
     def load_qimage(self, image: QImage) -> None:
         """Pasted or dropped image data: encode to PNG and load it like a file."""
         from lfmdesk.gui._qtimage import qimage_to_loaded
 
         copy = image.copy()  # the clipboard's image may change under us
-        self._pool.start(_Job(lambda: self._then(qimage_to_loaded(copy)), self))
+        self._start(lambda: self._then(qimage_to_loaded(copy)))
 
     def wait(self) -> None:
         """Block until queued loads are done (tests and shutdown only)."""
