@@ -120,3 +120,28 @@ def test_pasted_pixels_without_a_project_go_to_captures(qtbot, tmp_path) -> None
     files = list((captures_dir() / ".lfmdesk" / "annotations").glob("Pasted *.json"))
     assert len(files) == 1 and json.loads(files[0].read_text())["boxes"][0]["label"] == "thing"
     window.close()
+
+
+def test_export_dialog_writes_a_dataset_and_refuses_the_project_folder(
+    qtbot, tmp_path, folder
+) -> None:
+    from lfmdesk.gui._dataset_dialog import DatasetDialog
+
+    project = Project(folder)
+    dialog = DatasetDialog("export", project, "frame0.png")
+    qtbot.addWidget(dialog)
+    dialog.format_box.setCurrentIndex(dialog.format_box.findData("yolo"))
+    dialog.path_edit.setText(str(folder / "inside"))
+    dialog.run()
+    qtbot.waitUntil(lambda: "inside the project" in dialog.message.text(), timeout=5_000)
+    assert not (folder / "inside").exists()
+
+    dialog.path_edit.setText(str(tmp_path / "yolo"))
+    with qtbot.waitSignal(dialog.finished_work, timeout=10_000) as done:
+        dialog.run()
+    assert done.args[0].images == 2
+    assert sorted(p.name for p in (tmp_path / "yolo" / "labels").iterdir()) == [
+        "frame0.txt",
+        "frame1.txt",
+    ]
+    assert dialog.message.text().startswith("Exported 2 images")
