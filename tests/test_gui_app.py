@@ -32,16 +32,17 @@ def photo(tmp_path: Path, w: int = 640, h: int = 480, seed: int = 0) -> Path:
     return path
 
 
-def make_window(qtbot, tmp_path, factory: str, options=None, sampling=FAST) -> MainWindow:
+def make_window(
+    qtbot, tmp_path, factory: str, options=None, sampling=FAST, settings=None, save_settings=None
+) -> MainWindow:
     client = EngineClient(engine_factory=factory, options=options)
-    settings = AppSettings(sampling=sampling)
     window = MainWindow(
         client,
         ConversationStore(tmp_path / "conversations"),
-        settings,
+        settings or AppSettings(sampling=sampling),
         model_rows(),
         has_model=True,
-        save_settings=lambda s: None,
+        save_settings=save_settings or (lambda s: None),
         ui_state=UiState(tmp_path / "ui.json"),
     )
     qtbot.addWidget(window)

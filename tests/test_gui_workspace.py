@@ -13,30 +13,19 @@ from PIL import Image
 pytest.importorskip("PySide6")
 
 from PySide6.QtGui import QGuiApplication
+from test_gui_app import make_window
 
-from lfmdesk.core import AppSettings, ConversationStore, Project, SamplingSettings
-from lfmdesk.gui._app import model_rows
-from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui._ui_state import UiState
+from lfmdesk.core import AppSettings, Project, SamplingSettings
 from lfmdesk.gui._window import MainWindow
 from lfmdesk.gui._workspace import captures_dir
 
 
 def _window(qtbot, tmp_path: Path, settings: AppSettings, saved: list[AppSettings]) -> MainWindow:
-    client = EngineClient(engine_factory="scripted", options={"token_delay": 0.001})
-    window = MainWindow(
-        client,
-        ConversationStore(tmp_path / "conversations"),
-        settings,
-        model_rows(),
-        has_model=True,
-        save_settings=saved.append,
-        ui_state=UiState(tmp_path / "ui.json"),
+    options = {"token_delay": 0.001}
+    window = make_window(
+        qtbot, tmp_path, "scripted", options, settings=settings, save_settings=saved.append
     )
-    qtbot.addWidget(window)
-    window.show()
-    client.start()
-    with qtbot.waitSignal(client.modelLoaded, timeout=30_000):
+    with qtbot.waitSignal(window.client.modelLoaded, timeout=30_000):
         window.load_model("scripted-model")
     return window
 

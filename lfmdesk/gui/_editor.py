@@ -206,7 +206,10 @@ class AnnotationEditor(QObject):
         """
         before = self._anns.get(key)
         if before is not None and before != annotation:
+            dirty = key in self._dirty
             self._stacks[key].push(_Snapshot(self, key, "Detect", before, annotation))
+            if not dirty:  # the batch has just written exactly this; don't write it again
+                self._dirty.discard(key)
 
     def stack(self, key: str | None = None) -> QUndoStack | None:
         """The undo stack of ``key`` (default: the current image)."""
