@@ -57,7 +57,11 @@ class ImageLoader(QObject):
 
     def load_image_object(self, image: LoadedImage) -> None:
         """An already decoded image (a camera frame, a test): only the after-load step."""
-        self._start(lambda: self._then(image))
+        self.load_from(lambda: image)
+
+    def load_from(self, make: Callable[[], LoadedImage]) -> None:
+        """``make()`` (e.g. save a capture, then read it) off the GUI thread, then as usual."""
+        self._start(lambda: self._then(make()))
 
     def load_qimage(self, image: QImage) -> None:
         """Pasted or dropped image data: encode to PNG and load it like a file."""

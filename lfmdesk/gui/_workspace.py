@@ -66,6 +66,11 @@ def _open_project(folder: str | None) -> Project:
     return Project(captures_dir())
 
 
+def _stored_capture(image: Image.Image, folder: Path) -> LoadedImage:
+    path = save_capture(image, folder)
+    return dataclasses.replace(load_image(image), source=str(path))
+
+
 class Workspace(QObject):
     """Owns the project and connects canvas, editor, panels, capture and batch.
 
@@ -100,9 +105,10 @@ class Workspace(QObject):
         self.panel.set_labels(list(self.project.labels()))
         self.capturer = ScreenCapturer(window)
         self.runner = BatchRunner(client, settings_now)
-        self.loader = ImageLoader(
-            self
-        )  # panel clicks: show that image, not add to the next question
+        # Panel clicks show that image (not add it to the next question); captures are
+        # saved and read off the GUI thread.
+        self.loader = ImageLoader(self)
+        self.capture_loader = ImageLoader(self)
         self._image: LoadedImage | None = None
         self._connect_editing()
         self._connect_capture_and_batch()
@@ -116,6 +122,8 @@ class Workspace(QObject):
     def _connect_capture_and_batch(self) -> None:
         self.capturer.captured.connect(self._on_captured)
         self.capturer.problem.connect(self.problem)
+        self.capture_loader.loaded.connect(self._on_capture_stored)
+        self.capture_loader.failed.connect(self.problem)
         self.panel.imageActivated.connect(self.open_key)
         self.panel.batchRequested.connect(self.start_batch)
         self.panel.cancelRequested.connect(self.runner.cancel)
@@ -260,15 +268,15 @@ class Workspace(QObject):
 
     @Slot(object)
     def _on_captured(self, image: Image.Image) -> None:
-        try:
-            path = save_capture(image, self.project.root)
-        except InputError as exc:
-            self.problem.emit(str(exc))
-            return
-        loaded = dataclasses.replace(load_image(image), source=str(path))
+        # Encoding a full Retina screenshot as PNG takes longer than a frame: off the GUI thread.
+        root = self.project.root
+        self.capture_loader.load_from(lambda: _stored_capture(image, root))
+
+    @Slot(object)
+    def _on_capture_stored(self, loaded: LoadedImage) -> None:
         self.panel.refresh()
         self.controller.show_only(loaded)
-        self.message.emit(f"Saved {path.name} in {self.project.root.name}")
+        self.message.emit(f"Saved {Path(loaded.source).name} in {self.project.root.name}")
         labels = self.labels.labels()
         if self.detect_after_capture and labels and self.controller.can_ask():
             self.controller.detect(", ".join(labels))
