@@ -18,14 +18,18 @@ from lfmdesk.core.testing._checkpoints import (
 from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
 from lfmdesk.core.testing._scripted import ScriptedEngine
 from lfmdesk.core.testing._tokenizer import added_tokens
+from lfmdesk.core.testing._video import BOX_COLOR, box_at, moving_box_frames
 
 __all__ = [
+    "BOX_COLOR",
     "FAMILY_BITS",
     "FakeHub",
     "RequestRecord",
     "ScriptedEngine",
     "added_tokens",
+    "box_at",
     "build_fixture_family",
+    "moving_box_frames",
     "write_checkpoint",
     "write_quantized",
 ]
