@@ -14,12 +14,12 @@ def _run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_ruff_check_is_clean() -> None:
-    proc = _run(sys.executable, "-m", "ruff", "check", "lfmdesk", "tests")
+    proc = _run(sys.executable, "-m", "ruff", "check", "lfmdesk", "tests", "packaging")
     assert proc.returncode == 0, proc.stdout
 
 
 def test_ruff_format_is_clean() -> None:
-    proc = _run(sys.executable, "-m", "ruff", "format", "--check", "lfmdesk", "tests")
+    proc = _run(sys.executable, "-m", "ruff", "format", "--check", "lfmdesk", "tests", "packaging")
     assert proc.returncode == 0, proc.stdout
 
 
