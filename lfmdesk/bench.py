@@ -10,6 +10,11 @@ Rows:
                                 CPU) -- the fair baseline for the engine's own overhead
   lfmdesk engine                ``Engine.load`` + ``Engine.stream_chat`` (vision + prefix cache)
   transformers (torch, bf16)    when torch is installed
+
+``--live`` instead runs live mode (:func:`lfmdesk.core.live_session`, the live vision preset):
+a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
+frames are analysed; it reports frames analysed per second, median latency (frame arrival to
+answer) and inference, their ratio, and the process's RSS at the start and the end.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import argparse
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -245,6 +251,85 @@ def _transformers_child(model_dir: str, image_path: str) -> None:
     print(json.dumps(asdict(row)))
 
 
+LIVE_TOKENS = 16  # forced per frame: a short caption's length
+LIVE_SOURCE_FPS = 10.0
+
+
+@dataclass
+class LiveRow:
+    frames: int
+    offered: int
+    dropped: int
+    analysed_fps: float
+    latency_ms: float
+    inference_ms: float
+    rss_start_mb: float
+    rss_end_mb: float
+    note: str = ""
+
+
+def _rss_mb() -> float:
+    pages = int(Path("/proc/self/statm").read_text().split()[1])
+    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+def bench_live(model_dir: Path, frames: int) -> LiveRow:
+    """Live mode on the engine: ``frames`` analysed frames of a video offered in real time."""
+    import statistics
+
+    from lfmdesk.core import LiveFinished, LiveResult, LiveSettings, live_session
+    from lfmdesk.core.testing import moving_box_frames
+
+    engine = Engine()
+    info = engine.load(model_dir)
+    _force_tokens(engine._processor)
+    settings = LiveSettings(max_tokens=LIVE_TOKENS)
+    greedy = SamplingSettings(temperature=0.0, repetition_penalty=1.0)
+    warm = ((f, 0.0) for f in moving_box_frames(1, 320, 240))
+    list(live_session(engine, warm, settings, greedy, realtime=False))  # kernels compiled
+    rss_start = _rss_mb()
+    video = ((f, i / LIVE_SOURCE_FPS) for i, f in enumerate(moving_box_frames(10**6, 320, 240)))
+    results: list[LiveResult] = []
+    end: LiveFinished | None = None
+    stop = threading.Event()
+    for item in live_session(engine, video, settings, greedy, cancel=stop):
+        if isinstance(item, LiveResult):
+            results.append(item)
+            if len(results) >= frames:
+                stop.set()
+        else:
+            end = item
+    assert end is not None  # a session always ends with LiveFinished
+    return LiveRow(
+        frames=len(results),
+        offered=end.offered,
+        dropped=end.dropped,
+        analysed_fps=end.analysed_fps,
+        latency_ms=statistics.median(r.latency for r in results) * 1000,
+        inference_ms=statistics.median(r.inference for r in results) * 1000,
+        rss_start_mb=rss_start,
+        rss_end_mb=_rss_mb(),
+        note=f"compute {info.compute_dtype}, BLAS {Path(info.blas).name if info.blas else 'none'}",
+    )
+
+
+def live_report(row: LiveRow) -> str:
+    """The live-mode table."""
+    return "\n".join(
+        [
+            f"live mode: live vision preset (no splitting, <= 64 image tokens), "
+            f"{LIVE_TOKENS} tokens per frame, 320x240 frames offered at {LIVE_SOURCE_FPS:g}/s",
+            f"  frames analysed          {row.frames} of {row.offered} ({row.dropped} skipped)",
+            f"  frames analysed/s        {row.analysed_fps:.2f}",
+            f"  median latency           {row.latency_ms:.0f} ms",
+            f"  median inference         {row.inference_ms:.0f} ms",
+            f"  latency / inference      {row.latency_ms / row.inference_ms:.2f}",
+            f"  RSS start -> end         {row.rss_start_mb:.0f} MiB -> {row.rss_end_mb:.0f} MiB",
+            f"  {row.note}",
+        ]
+    )
+
+
 def _fmt(v: float | None, unit: str = "s") -> str:
     return "-" if v is None else f"{v:.2f}{unit}"
 
@@ -293,8 +378,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", help="benchmark this model folder instead of the random 450M one")
     p.add_argument("--skip-shipped", action="store_true", help="skip the slow as-shipped row")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--live", action="store_true", help="benchmark live mode instead")
+    p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    if args.live:
+        live = bench_live(model_dir, max(1, args.live_frames))
+        print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))
+        return 0
     image = _test_image(_cache_dir() / "bench-512.png")
     steps: list[tuple[str, Callable[[], Row | None]]] = [
         ("raw mlx-vlm, as shipped", lambda: bench_raw(model_dir, image, float32=False)),

@@ -9,6 +9,7 @@ import pytest
 
 # Tests never touch the user's settings or Hugging Face cache, and Qt never needs a display.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false;qt.rhi*=false")
 
 
 @pytest.fixture(autouse=True)

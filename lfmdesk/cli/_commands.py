@@ -220,6 +220,12 @@ def cmd_import(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._live import cmd_live as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -230,4 +236,5 @@ COMMANDS: dict[str, Command] = {
     "annotate": cmd_annotate,
     "export": cmd_export,
     "import": cmd_import,
+    "live": cmd_live,
 }

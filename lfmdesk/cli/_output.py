@@ -25,11 +25,12 @@ class ProgressBar:
     """A one-line bar on stderr; on a non-terminal it prints at most every few seconds."""
 
     def __init__(
-        self, stream: TextIO = sys.stderr, amount: Callable[[int], str] = format_size
+        self, stream: TextIO | None = None, amount: Callable[[int], str] = format_size
     ) -> None:
-        self.stream = stream
+        # sys.stderr is read per call, not bound at import: tests and redirections replace it.
+        self.stream = stream or sys.stderr
         self.amount = amount
-        self.tty = stream.isatty()
+        self.tty = self.stream.isatty()
         self._last = 0.0
 
     def update(self, label: str, done: int, total: int, *, final: bool = False) -> None:
@@ -86,9 +87,9 @@ def stream_answer(events: Iterator[ChatEvent], out: TextIO | None) -> tuple[str,
     return "".join(pieces), stats
 
 
-def print_stats(stats: GenerationStats, stream: TextIO = sys.stderr) -> None:
-    """One line of speed and token facts."""
-    stream.write(
+def print_stats(stats: GenerationStats, stream: TextIO | None = None) -> None:
+    """One line of speed and token facts (on stderr unless ``stream`` is given)."""
+    (stream or sys.stderr).write(
         f"[{stats.prompt_tokens} prompt tokens ({stats.image_tokens} image, "
         f"{stats.cached_prompt_tokens} cached) | vision cache {stats.vision_cache_hits}/"
         f"{stats.images} | TTFT {stats.ttft_seconds:.2f}s | {stats.decode_tokens} tokens "

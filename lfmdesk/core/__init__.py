@@ -97,6 +97,23 @@ from lfmdesk.core._grounding import (  # noqa: E402
     split_labels,
 )
 from lfmdesk.core._images import LoadedImage, load_image  # noqa: E402
+from lfmdesk.core._live import (  # noqa: E402
+    DEFAULT_CAPTION_PROMPT,
+    LatestSlot,
+    LiveHud,
+    LiveResult,
+    LiveStats,
+    frame_image,
+    live_prompt,
+    live_request,
+    read_live_answer,
+)
+from lfmdesk.core._live_session import (  # noqa: E402
+    ChatEngineLike,
+    LiveFinished,
+    animation_frames,
+    live_session,
+)
 from lfmdesk.core._project import IMAGE_SUFFIXES, Project, oriented_size  # noqa: E402
 from lfmdesk.core._protocol import (  # noqa: E402
     Cancel,
@@ -117,7 +134,11 @@ from lfmdesk.core._protocol import (  # noqa: E402
     StartChat,
 )
 from lfmdesk.core._settings import (  # noqa: E402
+    LIVE_MODES,
+    LIVE_VISION,
     AppSettings,
+    LiveMode,
+    LiveSettings,
     SamplingSettings,
     VisionSettings,
     load_settings,
@@ -147,11 +168,14 @@ from lfmdesk.core._tools import (  # noqa: E402
 from lfmdesk.core._variants import DEFAULT_VARIANT_KEY, VARIANTS, Variant, find_variant  # noqa: E402
 
 __all__ = [
+    "DEFAULT_CAPTION_PROMPT",
     "DEFAULT_TITLE",
     "DEFAULT_VARIANT_KEY",
     "FORMATS",
     "GROUNDING_TEMPLATE",
     "IMAGE_SUFFIXES",
+    "LIVE_MODES",
+    "LIVE_VISION",
     "MODEL",
     "PERSON",
     "VARIANTS",
@@ -165,6 +189,7 @@ __all__ = [
     "CachedModel",
     "Cancel",
     "CancelDownload",
+    "ChatEngineLike",
     "ChatEvent",
     "ChatEventMsg",
     "ChatFailed",
@@ -196,7 +221,14 @@ __all__ = [
     "ImageSkipped",
     "ImportReport",
     "InputError",
+    "LatestSlot",
     "LfmdeskError",
+    "LiveFinished",
+    "LiveHud",
+    "LiveMode",
+    "LiveResult",
+    "LiveSettings",
+    "LiveStats",
     "LoadModel",
     "LoadedImage",
     "Message",
@@ -226,6 +258,7 @@ __all__ = [
     "Variant",
     "VisionSettings",
     "add_box",
+    "animation_frames",
     "annotate_project",
     "apply_detections",
     "backend_info",
@@ -237,10 +270,14 @@ __all__ = [
     "export_dataset",
     "find_variant",
     "format_size",
+    "frame_image",
     "get_format",
     "grounding_prompt",
     "import_dataset",
     "list_cached",
+    "live_prompt",
+    "live_request",
+    "live_session",
     "load_image",
     "load_settings",
     "load_tool_specs",
@@ -251,6 +288,7 @@ __all__ = [
     "parse_tool_calls",
     "plan_batch",
     "plan_tiles",
+    "read_live_answer",
     "record_detections",
     "relabel_boxes",
     "remove_boxes",

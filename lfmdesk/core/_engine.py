@@ -27,6 +27,11 @@ from lfmdesk.core._vision_cache import VisionFeatureCache, image_cache_key
 
 __all__ = ["Engine", "ModelInfo"]
 
+# MLX keeps freed buffers for reuse, by default up to its whole memory limit. Live mode runs
+# thousands of requests whose temporaries differ slightly in size, so without a bound the
+# cache (and the process) keeps growing; 384 MiB holds one live request's working set.
+CACHE_LIMIT_BYTES = 384 << 20
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -115,6 +120,9 @@ class Engine:
         use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
         if use_f32:
             _make_float32(model, quantized=bits is not None)
+        import mlx.core as mx
+
+        mx.set_cache_limit(CACHE_LIMIT_BYTES)
         self._model, self._processor = model, processor
         self._owner = threading.get_ident()
         self._bos_added_by_tokenizer = self._tokenizer_adds_bos()

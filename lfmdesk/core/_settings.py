@@ -12,15 +12,20 @@ import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from lfmdesk.core._atomic import write_text_atomic
 from lfmdesk.core._errors import SettingsError
 
 __all__ = [
+    "LIVE_MODES",
+    "LIVE_RANGES",
+    "LIVE_VISION",
     "RANGES",
     "SCHEMA_VERSION",
     "AppSettings",
+    "LiveMode",
+    "LiveSettings",
     "SamplingSettings",
     "VisionSettings",
     "config_dir",
@@ -45,25 +50,36 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "max_tiles": (2, 64),
 }
 
+# Live answers must come back within a frame or two, so they are much shorter than chat's.
+LIVE_RANGES: dict[str, tuple[float | None, float | None]] = {
+    **RANGES,
+    "max_tokens": (1, 512),
+    "frame_side": (64, 2048),
+}
+
 _T = TypeVar("_T")
 
 
-def _check_range(name: str, value: float) -> None:
-    low, high = RANGES[name]
+def _check_range(
+    name: str, value: float, ranges: dict[str, tuple[float | None, float | None]]
+) -> None:
+    low, high = ranges[name]
     bad = isinstance(value, float) and math.isnan(value)
     if bad or (low is not None and value < low) or (high is not None and value > high):
         raise SettingsError(f"{name} must be between {low:g} and {high:g}, got {value}")
 
 
-def _check_fields(obj: object) -> None:
+def _check_fields(
+    obj: object, ranges: dict[str, tuple[float | None, float | None]] = RANGES
+) -> None:
     for f in dataclasses.fields(obj):  # type: ignore[arg-type]
         value = getattr(obj, f.name)
-        if f.name in RANGES and value is not None:
+        if f.name in ranges and value is not None:
             if isinstance(value, bool) or not isinstance(value, (int, float)):
                 raise SettingsError(f"{f.name} must be a number, got {value!r}")
             if f.type in ("int", "int | None") and not isinstance(value, int):
                 raise SettingsError(f"{f.name} must be a whole number, got {value!r}")
-            _check_range(f.name, value)
+            _check_range(f.name, value, ranges)
         elif f.type == "bool" and not isinstance(value, bool):
             raise SettingsError(f"{f.name} must be true or false, got {value!r}")
 
@@ -139,6 +155,45 @@ class VisionSettings:
         )
 
 
+# Live mode trades detail for speed: one view of at most 64 tokens, never split into tiles.
+LIVE_VISION = VisionSettings(min_image_tokens=32, max_image_tokens=64, do_image_splitting=False)
+
+LiveMode = Literal["caption", "detect"]
+LIVE_MODES: tuple[LiveMode, ...] = ("caption", "detect")
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    """How live mode (camera, screen or video) analyses the newest frame.
+
+    Attributes:
+        mode: "caption" (answer a question about each frame) or "detect" (find boxes).
+        watch: caption: the question ("" means the default caption prompt); detect: the
+            comma-separated labels to look for.
+        vision: the tiling used for live frames (the fast live preset by default).
+        max_tokens: the most tokens one live answer may have.
+        frame_side: frames are scaled down so their longest side is at most this many
+            pixels before the model sees them.
+    """
+
+    mode: LiveMode = "caption"
+    watch: str = ""
+    vision: VisionSettings = LIVE_VISION
+    max_tokens: int = 48
+    frame_side: int = 512
+
+    def __post_init__(self) -> None:
+        if self.mode not in LIVE_MODES:
+            raise SettingsError(
+                f"live mode must be one of {', '.join(LIVE_MODES)}, got {self.mode!r}"
+            )
+        if not isinstance(self.watch, str):
+            raise SettingsError(f"live watch must be text, got {self.watch!r}")
+        if not isinstance(self.vision, VisionSettings):
+            raise SettingsError("live vision must be a set of vision settings")
+        _check_fields(self, LIVE_RANGES)
+
+
 @dataclass(frozen=True)
 class AppSettings:
     """Everything lfmdesk remembers between runs."""
@@ -150,6 +205,7 @@ class AppSettings:
     # The annotation project folder the window opened last; None: the Captures folder.
     project: str | None = None
     detect_after_capture: bool = True
+    live: LiveSettings = field(default_factory=LiveSettings)
 
 
 def _from_dict(cls: type[_T], data: Any) -> _T:
@@ -172,7 +228,22 @@ def settings_from_dict(data: Any) -> AppSettings:
         vision=_from_dict(VisionSettings, data.get("vision")),
         project=project if isinstance(project, str) and project else None,
         detect_after_capture=data.get("detect_after_capture") is not False,
+        live=_live_from_dict(data.get("live")),
     )
+
+
+def _live_from_dict(data: Any) -> LiveSettings:
+    """Live settings from JSON; files written before live mode existed get the defaults."""
+    if not isinstance(data, dict):
+        return LiveSettings()
+    names = {f.name for f in dataclasses.fields(LiveSettings)} - {"vision"}
+    fields = {k: v for k, v in data.items() if k in names}
+    vision = data.get("vision")
+    if isinstance(vision, dict):
+        known = {f.name for f in dataclasses.fields(VisionSettings)}
+        overrides = {k: v for k, v in vision.items() if k in known}
+        fields["vision"] = dataclasses.replace(LIVE_VISION, **overrides)
+    return LiveSettings(**fields)
 
 
 def config_dir() -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 
@@ -73,15 +74,21 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
 def run_app(argv: Sequence[str]) -> int:
     """Open the window and run the event loop; returns the exit code."""
     args = _parse(argv)
+    # Qt Multimedia reports every optional library it could not load (VA-API, PipeWire) and
+    # FFmpeg's stream summary on each video: noise in a terminal, unless asked for.
+    os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false;qt.rhi*=false")
     from PySide6.QtWidgets import QApplication
 
     from lfmdesk.gui._engine_client import EngineClient
+    from lfmdesk.gui._icon import app_icon
     from lfmdesk.gui._ui_state import UiState
     from lfmdesk.gui._window import MainWindow
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("lfmdesk")
     app.setOrganizationName("lfmdesk")
+    if isinstance(app, QApplication):
+        app.setWindowIcon(app_icon())
     try:
         settings = load_settings()
     except LfmdeskError as exc:  # a broken settings file must not stop the app opening

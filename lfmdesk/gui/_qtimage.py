@@ -21,7 +21,7 @@ import threading
 from collections import OrderedDict
 
 from PIL import Image
-from PySide6.QtCore import QBuffer, QByteArray, QIODevice
+from PySide6.QtCore import QBuffer, QByteArray, QIODevice, Qt
 from PySide6.QtGui import QImage, QPixmap
 
 from lfmdesk.core import ImageError, LoadedImage, load_image
@@ -69,6 +69,26 @@ def pil_to_qimage(image: Image.Image) -> QImage:
     view = QImage(data, pixels.width, pixels.height, pixels.width * depth, fmt)
     # The QImage above borrows ``data``; copy() detaches it before ``data`` is freed.
     return view.copy()
+
+
+def qimage_to_pil(qimage: QImage, max_side: int | None = None) -> Image.Image:
+    """Copy a QImage's pixels into an RGB Pillow image, scaled down to ``max_side`` first.
+
+    The direct copy (no PNG round trip) is for video frames, converted many times a second.
+    """
+    if max_side is not None and max(qimage.width(), qimage.height()) > max_side:
+        qimage = qimage.scaled(
+            max_side,
+            max_side,
+            Qt.AspectRatioMode.KeepAspectRatio,
+            Qt.TransformationMode.SmoothTransformation,
+        )
+    rgb = qimage.convertToFormat(QImage.Format.Format_RGB888)
+    size = (rgb.width(), rgb.height())
+    # Rows are padded to 4 bytes: give Pillow the stride instead of assuming packed rows.
+    return Image.frombuffer(
+        "RGB", size, bytes(rgb.constBits()), "raw", "RGB", rgb.bytesPerLine(), 1
+    )
 
 
 def _remember(key: tuple[str, int], qimage: QImage) -> QImage:

@@ -18,10 +18,12 @@ from PIL import Image, ImageDraw
 from PySide6.QtCore import QEventLoop, QTimer, SignalInstance
 from PySide6.QtWidgets import QApplication
 
-from lfmdesk.core import AppSettings, ConversationStore, LoadedImage, load_image
+from lfmdesk.core import AppSettings, ConversationStore, LiveSettings, LoadedImage, load_image
 from lfmdesk.gui._app import model_rows
 from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._qtimage import pil_to_qimage
 from lfmdesk.gui._ui_state import UiState
+from lfmdesk.gui._video_writer import write_video
 from lfmdesk.gui._window import MainWindow
 
 SIZE = (1600, 1000)
@@ -32,14 +34,18 @@ OBJECTS = {
 }
 
 
-def street_scene() -> LoadedImage:
-    """Sky, road, a red car, a person and a dog: simple shapes at known places."""
+def street_scene(car_dx: int = 0) -> LoadedImage:
+    """Sky, road, a red car, a person and a dog: simple shapes at known places.
+
+    ``car_dx`` drives the car that many pixels to the right (the live-mode video).
+    """
     img = Image.new("RGB", SIZE, (135, 190, 235))
     d = ImageDraw.Draw(img)
     d.rectangle((0, 600, SIZE[0], SIZE[1]), fill=(90, 90, 95))
     d.rectangle((0, 560, SIZE[0], 600), fill=(170, 170, 160))
     d.ellipse((1320, 80, 1480, 240), fill=(255, 215, 80))
     x1, y1, x2, y2 = OBJECTS["car"]
+    x1, x2 = x1 + car_dx, x2 + car_dx
     d.rounded_rectangle((x1, y1 + 80, x2, y2 - 60), 40, fill=(200, 40, 40))
     d.rounded_rectangle((x1 + 110, y1, x2 - 120, y1 + 110), 30, fill=(180, 30, 30))
     for cx in (x1 + 120, x2 - 120):
@@ -91,9 +97,11 @@ def settle(ms: int = 400) -> None:
     loop.exec()
 
 
-def make_window(root: Path, answers: list[str], has_model: bool = True) -> MainWindow:
+def make_window(
+    root: Path, answers: list[str], has_model: bool = True, **options: object
+) -> MainWindow:
     client = EngineClient(
-        engine_factory="scripted", options={"answers": answers, "token_delay": 0.0}
+        engine_factory="scripted", options={"answers": answers, "token_delay": 0.0, **options}
     )
     window = MainWindow(
         client,
@@ -152,6 +160,24 @@ def shoot_editor(root: Path, scene: LoadedImage, out: Path) -> None:
     window.close()
 
 
+def shoot_live(root: Path, out: Path) -> None:
+    """Live mode on a video of the street: the car drives, its box follows, the HUD counts."""
+    frames = (pil_to_qimage(street_scene(dx).image.resize((800, 500))) for dx in range(0, 720, 3))
+    clip = write_video(root / "street.mp4", frames, fps=30.0)
+    window = make_window(root / "live", [], red_boxes=True, token_delay=0.01)
+    window.resize(1600, 960)
+    window.live.panel.set_settings(LiveSettings(mode="detect", watch="car"))
+    window.live.settings = window.live.panel.settings()
+    window.load_model("8bit")
+    wait(window.client.modelLoaded)
+    window.live.open_video(clip)
+    for _ in range(6):
+        wait(window.live.controller.resultShown)
+    shoot(window, out / "live.png")
+    window.live.stop()
+    window.close()
+
+
 def main(out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     QApplication.instance() or QApplication(sys.argv[:1])
@@ -160,6 +186,7 @@ def main(out: Path) -> None:
         root = Path(tmp)
         # Captures and projects of the screenshot run never touch the user's data folder.
         os.environ["LFMDESK_DATA_DIR"] = str(root / "data")
+        shoot_live(root, out)
         shoot_editor(root, scene, out)
         welcome = make_window(root / "a", ANSWERS, has_model=False)
         shoot(welcome, out / "welcome.png")

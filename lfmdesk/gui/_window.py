@@ -36,6 +36,7 @@ from PySide6.QtWidgets import (
 from lfmdesk.core import (
     AppSettings,
     ConversationStore,
+    LiveSettings,
     LoadedImage,
     ModelInfo,
     SamplingSettings,
@@ -48,6 +49,7 @@ from lfmdesk.gui._chat_panel import ChatPanel
 from lfmdesk.gui._controller import ChatController
 from lfmdesk.gui._dialogs import ConversationList, PromptDialog
 from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._live_mode import LiveMode
 from lfmdesk.gui._model_bar import ModelBar, ModelRow
 from lfmdesk.gui._settings_panel import SettingsPanel
 from lfmdesk.gui._status import StatusStrip
@@ -102,6 +104,14 @@ class MainWindow(QMainWindow):
         self.workspace = Workspace(
             self, self.canvas, self.controller, client, self._settings_now, settings
         )
+        self.live = LiveMode(
+            self,
+            self.view_area,
+            client,
+            settings.live,
+            lambda: self.settings.sampling,
+            self.workspace.store_capture,
+        )
         self._build_layout()
         self._build_menus()
         self._connect()
@@ -116,6 +126,8 @@ class MainWindow(QMainWindow):
         self.banner = Banner()
         self.model_bar = ModelBar(rows, settings.model)
         self.canvas = ImageCanvas()
+        self.view_area = QStackedWidget()  # the canvas, or the live preview while it runs
+        self.view_area.addWidget(self.canvas)
         self.chat = ChatPanel()
         self.tools = ToolsDrawer()
         self.settings_panel = SettingsPanel(settings.sampling, settings.vision)
@@ -131,12 +143,12 @@ class MainWindow(QMainWindow):
         column.addWidget(self.chat, 1)
         column.addWidget(self.tools)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
-        self.splitter.addWidget(self.canvas)
+        self.splitter.addWidget(self.view_area)
         self.splitter.addWidget(right)
         self.splitter.setStretchFactor(0, 3)
         self.splitter.setStretchFactor(1, 2)
         self.splitter.setChildrenCollapsible(False)
-        self.canvas.setMinimumWidth(320)
+        self.view_area.setMinimumWidth(320)
         right.setMinimumWidth(360)
         self.splitter.setSizes([720, 520])
         self.main = self.splitter
@@ -158,8 +170,11 @@ class MainWindow(QMainWindow):
         self.labels_dock = self._dock("Labels", self.workspace.labels, "labels")
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.project_dock)
         self.addDockWidget(Qt.DockWidgetArea.LeftDockWidgetArea, self.labels_dock)
+        self.live_dock = self._dock("Live", self.live.panel, "live")
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, self.live_dock)
         self.settings_dock.hide()
         self.history_dock.hide()
+        self.live_dock.hide()
         self.statusBar().addPermanentWidget(self.status, 1)
 
     def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
@@ -205,12 +220,13 @@ class MainWindow(QMainWindow):
         self._action("&View", "Show &Prompt", self.controller.request_prompt, "Ctrl+Shift+P")
         self._action("&Chat", "&Stop", self.controller.stop, "Esc")
         self._action("&Chat", "&Regenerate", self.controller.regenerate, "Ctrl+Shift+R")
-        for dock in (self.project_dock, self.labels_dock):
+        for dock in (self.project_dock, self.labels_dock, self.live_dock):
             self._menus["&View"].addAction(dock.toggleViewAction())
         self.toolbar = self.addToolBar("Tools")
         self.toolbar.setObjectName("toolbar")
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.workspace.install_actions(self._action, self._menus, self.toolbar)
+        self.live.install_actions(self._action, self._menus, self.toolbar)
 
     def _connect(self) -> None:
         c, client = self.controller, self.client
@@ -221,7 +237,7 @@ class MainWindow(QMainWindow):
         c.conversationSaved.connect(self._refresh_conversations)
         c.promptReady.connect(self.show_prompt)
         c.problem.connect(self.show_problem)
-        self.canvas.filesDropped.connect(c.loader.load_paths)
+        self.canvas.filesDropped.connect(self.open_files)
         self.canvas.imageDropped.connect(c.loader.load_qimage)
         self.canvas.hoverText.connect(self.status.set_hover)
         self.status.showPromptRequested.connect(c.request_prompt)
@@ -239,6 +255,10 @@ class MainWindow(QMainWindow):
         self.workspace.message.connect(self.show_problem)
         self.workspace.problem.connect(self.show_warning)
         self.workspace.settingsChanged.connect(self._save_workspace_settings)
+        self.live.settingsChanged.connect(self._save_live_settings)
+        self.live.problem.connect(self.show_warning)
+        self.live.message.connect(self.show_problem)
+        self.live.controller.runningChanged.connect(self._on_live_running)
         client.modelPhase.connect(self.on_model_phase)
         client.downloadProgress.connect(self.on_download_progress)
         client.modelLoaded.connect(self.on_model_loaded)
@@ -308,6 +328,13 @@ class MainWindow(QMainWindow):
         paths, _ = QFileDialog.getOpenFileNames(self, "Open images", "", IMAGE_FILTER)
         if paths:
             self.controller.loader.load_paths(paths)
+
+    @Slot(list)
+    def open_files(self, paths: list[str]) -> None:
+        """Images go to the chat; a video becomes the live source."""
+        images = self.live.open_videos_among(paths)
+        if images:
+            self.controller.loader.load_paths(images)
 
     def paste(self) -> None:
         """⌘V: an image (data or file) from the clipboard, else a normal text paste."""
@@ -381,6 +408,16 @@ class MainWindow(QMainWindow):
         )
         self._save_settings(self.settings)
 
+    @Slot(object)
+    def _save_live_settings(self, live: LiveSettings) -> None:
+        self.settings = dataclasses.replace(self.settings, live=live)
+        self._save_settings(self.settings)
+
+    @Slot(bool)
+    def _on_live_running(self, running: bool) -> None:
+        if running:
+            self.live_dock.show()
+
     def delete_conversation(self, conversation_id: str) -> None:
         self.controller.store.delete(conversation_id)
         if self.controller.chat_thread.conversation.id == conversation_id:
@@ -403,7 +440,7 @@ class MainWindow(QMainWindow):
         mime = event.mimeData()
         files = [u.toLocalFile() for u in mime.urls() if u.isLocalFile()]
         if files:
-            self.controller.loader.load_paths(files)
+            self.open_files(files)
         elif mime.hasImage():
             self.controller.loader.load_qimage(mime.imageData())
         event.acceptProposedAction()
@@ -426,6 +463,7 @@ class MainWindow(QMainWindow):
             QTimer.singleShot(0, _freeze_startup_objects)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        self.live.close()
         self.workspace.close()
         self.controller.stop()
         self.controller.save()

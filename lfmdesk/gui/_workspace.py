@@ -120,7 +120,7 @@ class Workspace(QObject):
         self.labels.labelsChanged.connect(self._save_labels)
 
     def _connect_capture_and_batch(self) -> None:
-        self.capturer.captured.connect(self._on_captured)
+        self.capturer.captured.connect(self.store_capture)
         self.capturer.problem.connect(self.problem)
         self.capture_loader.loaded.connect(self._on_capture_stored)
         self.capture_loader.failed.connect(self.problem)
@@ -267,7 +267,8 @@ class Workspace(QObject):
     # --- capture -------------------------------------------------------------------------
 
     @Slot(object)
-    def _on_captured(self, image: Image.Image) -> None:
+    def store_capture(self, image: Image.Image) -> None:
+        """Save a screen capture or a live snapshot into the project, then show it."""
         # Encoding a full Retina screenshot as PNG takes longer than a frame: off the GUI thread.
         root = self.project.root
         self.capture_loader.load_from(lambda: _stored_capture(image, root))

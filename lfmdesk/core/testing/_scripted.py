@@ -22,12 +22,15 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import numpy as np
+
 from lfmdesk.core._backend import ComputeMode
 from lfmdesk.core._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core._download import DownloadDone, DownloadProgress
 from lfmdesk.core._engine import ModelInfo
 from lfmdesk.core._errors import DownloadCancelled, EngineError, ModelNotFoundError
 from lfmdesk.core._grounding import GROUNDING_TEMPLATE, split_labels
+from lfmdesk.core._images import LoadedImage
 from lfmdesk.core._prompt import TOOLS_OFF_WITH_IMAGES
 from lfmdesk.core._tiling import plan_tiles
 from lfmdesk.core._tools import tools_system_prompt
@@ -59,6 +62,20 @@ def _detection_answer(prompt: str) -> str:
     return json.dumps(items)
 
 
+def _red_box_answer(prompt: str, image: LoadedImage) -> str:
+    """One box around the image's strongly red pixels (the generated test video's square)."""
+    labels = split_labels(prompt[len(_DETECT_PREFIX) :].split(_DETECT_SUFFIX, 1)[0])
+    pixels = np.asarray(image.image.convert("RGB"), dtype=np.int16)
+    red = (pixels[..., 0] > 160) & (pixels[..., 1] < 110) & (pixels[..., 2] < 110)
+    ys, xs = np.nonzero(red)
+    if not len(xs) or not labels:
+        return "[]"
+    h, w = red.shape
+    box = [round(xs.min() / w, 3), round(ys.min() / h, 3)]
+    box += [round((xs.max() + 1) / w, 3), round((ys.max() + 1) / h, 3)]
+    return json.dumps([{"label": labels[0], "bbox": box}])
+
+
 class ScriptedEngine:
     """Same interface as :class:`~lfmdesk.core.Engine`; answers come from ``answers``.
 
@@ -70,6 +87,8 @@ class ScriptedEngine:
         download_steps: :meth:`prepare_model` reports this many progress steps for a spec
             that is not an existing folder (0: the model counts as cached).
         fail_models: specs that :meth:`prepare_model` refuses with ModelNotFoundError.
+        red_boxes: a Detect answers one box around the image's red pixels, so live-mode tests
+            can check that boxes follow the generated video's moving square.
         compute: kept for interface parity; it changes nothing.
     """
 
@@ -82,6 +101,7 @@ class ScriptedEngine:
         *,
         download_steps: int = 0,
         fail_models: Sequence[str] = (),
+        red_boxes: bool = False,
         compute: ComputeMode = "auto",
     ) -> None:
         self.compute: ComputeMode = compute
@@ -91,6 +111,7 @@ class ScriptedEngine:
         self._chars = max(1, chars_per_token)
         self._download_steps = download_steps
         self._fail_models = frozenset(fail_models)
+        self._red_boxes = red_boxes
         self._turn = 0
         self._info: ModelInfo | None = None
         self._cancel = threading.Event()
@@ -170,6 +191,8 @@ class ScriptedEngine:
             return answer
         last_user = next((m for m in reversed(request.messages) if m.role == "user"), None)
         if last_user is not None and last_user.text.startswith(_DETECT_PREFIX):
+            if self._red_boxes and last_user.images:
+                return _red_box_answer(last_user.text, last_user.images[-1])
             return _detection_answer(last_user.text)
         return DEFAULT_ANSWER
 
