@@ -93,9 +93,16 @@ class _Proxy:
         return getattr(self._client, name)
 
 
-def live_window(qtbot, tmp_path, options, live: LiveSettings = DETECT, factory="scripted"):
+def live_window(
+    qtbot, tmp_path, close_later, options, live: LiveSettings = DETECT, model: str | None = "8bit"
+):
+    """A window whose engine (scripted, or real when ``options`` is None) has ``model`` loaded."""
     settings = AppSettings(sampling=SamplingSettings(temperature=0.0), live=live)
+    factory = "real" if options is None else "scripted"
     window = make_window(qtbot, tmp_path, factory, options, settings=settings)
+    close_later(window)
+    if model is not None:
+        load(qtbot, window, model, timeout=120_000)
     return window
 
 
@@ -106,9 +113,7 @@ def test_live_video_keeps_one_request_in_flight_drops_stale_frames_and_boxes_fol
     closing,  # noqa: F811
 ) -> None:
     # ~12 tokens at 25 ms: one answer takes ~300 ms, about nine video frames.
-    window = live_window(qtbot, tmp_path, {"token_delay": 0.025, "red_boxes": True})
-    closing(window)
-    load(qtbot, window, "8bit")
+    window = live_window(qtbot, tmp_path, closing, {"token_delay": 0.025, "red_boxes": True})
     recorder = Recorder(window.live.controller)
     window.live.open_video(clip)
     assert window.view_area.currentWidget() is window.live.view
@@ -144,15 +149,18 @@ def test_live_boxes_hud_and_caption_are_drawn_over_the_video(
     clip,
     closing,  # noqa: F811
 ) -> None:
-    window = live_window(qtbot, tmp_path, {"token_delay": 0.005, "red_boxes": True})
-    closing(window)
-    load(qtbot, window, "8bit")
+    window = live_window(qtbot, tmp_path, closing, {"token_delay": 0.005, "red_boxes": True})
     window.live.open_video(clip)
     view = window.live.view
     qtbot.waitUntil(lambda: len(view.box_items()) == 1, timeout=20_000)
     qtbot.waitUntil(lambda: view.hud.isVisible() and "frames/s" in view.hud.text(), timeout=5000)
     assert "square" in view.caption.text()
     assert window.live_dock.isVisible()
+    # Preview only: the boxes and numbers go (they would describe old frames), video goes on.
+    window.live.panel.analyse.setChecked(False)
+    assert not view.box_items() and not view.hud.isVisible() and not view.caption.isVisible()
+    shown = window.live.controller.latest_frame
+    qtbot.waitUntil(lambda: window.live.controller.latest_frame is not shown, timeout=5000)
     window.live.stop()
     assert window.view_area.currentWidget() is window.canvas
 
@@ -163,9 +171,7 @@ def test_snapshot_freezes_the_frame_into_the_chat_and_the_project(
     clip,
     closing,  # noqa: F811
 ) -> None:
-    window = live_window(qtbot, tmp_path, {"token_delay": 0.005}, LiveSettings())
-    closing(window)
-    load(qtbot, window, "8bit")
+    window = live_window(qtbot, tmp_path, closing, {"token_delay": 0.005}, LiveSettings())
     window.live.open_video(clip)
     qtbot.waitUntil(lambda: window.live.controller.latest_frame is not None, timeout=10_000)
     before = set(window.workspace.project.root.glob("*.png"))
@@ -180,9 +186,7 @@ def test_snapshot_freezes_the_frame_into_the_chat_and_the_project(
 
 
 def test_chat_answers_are_not_starved_by_live_mode(qtbot, tmp_path, clip, closing) -> None:  # noqa: F811
-    window = live_window(qtbot, tmp_path, {"token_delay": 0.01}, LiveSettings())
-    closing(window)
-    load(qtbot, window, "8bit")
+    window = live_window(qtbot, tmp_path, closing, {"token_delay": 0.01}, LiveSettings())
     window.live.open_video(clip)
     recorder = Recorder(window.live.controller)
     qtbot.waitUntil(lambda: len(recorder.results) >= 2, timeout=20_000)
@@ -202,9 +206,7 @@ def test_detect_without_labels_says_what_to_type_and_stops_analysing(
     clip,
     closing,  # noqa: F811
 ) -> None:
-    window = live_window(qtbot, tmp_path, {}, LiveSettings(mode="detect", watch=""))
-    closing(window)
-    load(qtbot, window, "8bit")
+    window = live_window(qtbot, tmp_path, closing, {}, LiveSettings(mode="detect", watch=""))
     with qtbot.waitSignal(window.live.problem, timeout=10_000) as problem:
         window.live.open_video(clip)
     assert "watch for" in problem.args[0] and "\n" not in problem.args[0]
@@ -245,9 +247,7 @@ def test_no_camera_is_said_plainly(qtbot, tmp_path, closing) -> None:  # noqa: F
 
 def test_real_engine_live_captions_a_video(qtbot, tmp_path, clip, fixture_models, closing) -> None:  # noqa: F811
     live = dataclasses.replace(LiveSettings(), max_tokens=6)
-    window = live_window(qtbot, tmp_path, None, live, factory="real")
-    closing(window)
-    load(qtbot, window, str(fixture_models["8bit"]), timeout=120_000)
+    window = live_window(qtbot, tmp_path, closing, None, live, str(fixture_models["8bit"]))
     recorder = Recorder(window.live.controller)
     window.live.open_video(clip)
     qtbot.waitUntil(lambda: len(recorder.results) >= 3, timeout=60_000)
@@ -263,8 +263,7 @@ def test_dropping_a_video_starts_live_mode_and_images_still_go_to_the_chat(
     clip,
     closing,  # noqa: F811
 ) -> None:
-    window = live_window(qtbot, tmp_path, {}, LiveSettings())
-    closing(window)
+    window = live_window(qtbot, tmp_path, closing, {}, LiveSettings(), model=None)
     window.canvas.filesDropped.emit([str(clip)])
     assert window.view_area.currentWidget() is window.live.view
     qtbot.waitUntil(lambda: window.live.controller.latest_frame is not None, timeout=10_000)
@@ -285,9 +284,7 @@ def test_soak_thousands_of_frames_through_the_real_engine_keep_memory_flat(
     closing,  # noqa: F811
 ) -> None:
     live = dataclasses.replace(LiveSettings(), max_tokens=4)
-    window = live_window(qtbot, tmp_path, None, live, factory="real")
-    closing(window)
-    load(qtbot, window, str(fixture_models["8bit"]), timeout=120_000)
+    window = live_window(qtbot, tmp_path, closing, None, live, str(fixture_models["8bit"]))
     recorder = Recorder(window.live.controller)
     window.live.start_source(VideoFileSource(clip, rate=4.0))  # 120 frames/s
     qtbot.waitUntil(lambda: recorder.frames >= 400, timeout=60_000)

@@ -237,7 +237,7 @@ def test_stats_give_rate_over_the_window_and_median_times() -> None:
     assert hud.analysed_fps == pytest.approx(4 / 2.0)  # shown at 2.9, 3.4, 3.9, 4.4
     assert hud.latency_ms == pytest.approx(400) and hud.inference_ms == pytest.approx(300)
     assert (hud.analysed, hud.dropped) == (9, 20)
-    assert hud.text() == "2.0 frames/s · 400 ms · 20 skipped"
+    assert hud.text() == "2.0 frames/s · 400 ms latency · 20 skipped"
     assert LiveStats().hud(now=1.0).analysed_fps == 0.0
 
 

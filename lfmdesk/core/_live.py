@@ -259,10 +259,9 @@ class LiveHud:
     dropped: int
 
     def text(self) -> str:
-        """A short line for the video, e.g. ``2.9 frames/s · 340 ms · 12 skipped``."""
-        return (
-            f"{self.analysed_fps:.1f} frames/s · {self.latency_ms:.0f} ms · {self.dropped} skipped"
-        )
+        """A short line for the video, e.g. ``2.9 frames/s · 340 ms latency · 12 skipped``."""
+        fps, latency = f"{self.analysed_fps:.1f} frames/s", f"{self.latency_ms:.0f} ms latency"
+        return f"{fps} · {latency} · {self.dropped} skipped"
 
 
 class LiveStats:

@@ -29,7 +29,6 @@ from PySide6.QtGui import (
     QMouseEvent,
     QNativeGestureEvent,
     QPainter,
-    QPalette,
     QPixmap,
     QResizeEvent,
     QShowEvent,
@@ -37,7 +36,6 @@ from PySide6.QtGui import (
     QWheelEvent,
 )
 from PySide6.QtWidgets import (
-    QFrame,
     QGestureEvent,
     QGraphicsPixmapItem,
     QGraphicsScene,
@@ -58,6 +56,7 @@ from lfmdesk.gui._canvas_items import (
     OverlayLabel,
     build_tile_overlay,
     drop_hint,
+    style_picture_view,
     tile_name_at,
 )
 from lfmdesk.gui._qtimage import display_pixmap
@@ -127,14 +126,7 @@ class ImageCanvas(QGraphicsView):
         self.set_image(None)
 
     def _configure_view(self) -> None:
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        # The window colour rather than Base (white): white pictures keep a visible edge.
-        self.viewport().setBackgroundRole(QPalette.ColorRole.Window)
-        self.setRenderHints(
-            QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
-        )
-        # Cosmetic pens and zoom-independent labels outgrow their item bounds; repaint it all.
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
+        style_picture_view(self)
         self.setTransformationAnchor(QGraphicsView.ViewportAnchor.AnchorUnderMouse)
         self.setResizeAnchor(QGraphicsView.ViewportAnchor.AnchorViewCenter)
         self.setAcceptDrops(True)

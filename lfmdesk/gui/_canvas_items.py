@@ -30,10 +30,12 @@ from PySide6.QtGui import (
     QPixmap,
 )
 from PySide6.QtWidgets import (
+    QFrame,
     QGraphicsItem,
     QGraphicsPathItem,
     QGraphicsRectItem,
     QGraphicsSimpleTextItem,
+    QGraphicsView,
     QLabel,
     QStyleOptionGraphicsItem,
     QWidget,
@@ -273,6 +275,18 @@ class OverlayLabel(QLabel):
             painter.drawRoundedRect(QRectF(self.rect()), 6, 6)
             painter.end()
         super().paintEvent(event)
+
+
+def style_picture_view(view: QGraphicsView) -> None:
+    """The look every picture view shares: frameless, window-coloured, smooth, repainted whole."""
+    view.setFrameShape(QFrame.Shape.NoFrame)
+    # The window colour rather than Base (white): white pictures keep a visible edge.
+    view.viewport().setBackgroundRole(QPalette.ColorRole.Window)
+    view.setRenderHints(
+        QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
+    )
+    # Cosmetic pens and zoom-independent labels outgrow their item bounds; repaint it all.
+    view.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
 
 
 def local_files(mime: QMimeData) -> list[str]:

@@ -264,5 +264,7 @@ class LiveController(QObject):
 
     @Slot()
     def _emit_hud(self) -> None:
+        if not self._analysing:  # a preview has nothing to report
+            return
         self.stats.set_dropped(self._slot.dropped)
         self.hudChanged.emit(self.stats.hud(time.perf_counter()))

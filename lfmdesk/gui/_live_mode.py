@@ -79,6 +79,7 @@ class LiveMode(QObject):
         c.resultShown.connect(self.view.show_result)
         c.hudChanged.connect(self.view.show_hud)
         c.runningChanged.connect(self._on_running)
+        c.analysingChanged.connect(self._on_analysing)
         c.problem.connect(self.problem)
         panel.startRequested.connect(self.start_camera)
         panel.videoRequested.connect(self.choose_video)
@@ -147,6 +148,12 @@ class LiveMode(QObject):
         self.panel.set_running(running, source.name if source else "")
         if not running and source is None:
             self.view.clear()
+
+    @Slot(bool)
+    def _on_analysing(self, analysing: bool) -> None:
+        if not analysing:  # the numbers and boxes would describe frames long gone
+            self.view.hud.hide()
+            self.view.show_result(None)
 
     # --- snapshot and settings -----------------------------------------------------------
 

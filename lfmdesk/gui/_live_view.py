@@ -10,11 +10,11 @@ from __future__ import annotations
 import dataclasses
 
 from PySide6.QtCore import QRectF, Qt, Slot
-from PySide6.QtGui import QImage, QPainter, QPalette, QPixmap, QResizeEvent, QTransform
-from PySide6.QtWidgets import QFrame, QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtGui import QImage, QPalette, QPixmap, QResizeEvent, QTransform
+from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
 
 from lfmdesk.core import Detection, LiveHud, LiveResult
-from lfmdesk.gui._canvas_items import BoxItem, Layer, OverlayLabel
+from lfmdesk.gui._canvas_items import BoxItem, Layer, OverlayLabel, style_picture_view
 
 __all__ = ["LiveView"]
 
@@ -44,14 +44,9 @@ class LiveView(QGraphicsView):
         scene.addItem(self._boxes)
         self._frame_size = (0, 0)
         self._result: LiveResult | None = None
-        self.setFrameShape(QFrame.Shape.NoFrame)
-        self.viewport().setBackgroundRole(QPalette.ColorRole.Window)
-        self.setRenderHints(
-            QPainter.RenderHint.Antialiasing | QPainter.RenderHint.SmoothPixmapTransform
-        )
+        style_picture_view(self)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        self.setViewportUpdateMode(QGraphicsView.ViewportUpdateMode.FullViewportUpdate)
         self.hud = OverlayLabel(self.viewport(), "liveHud", panel=True)
         self.caption = OverlayLabel(self.viewport(), "liveCaption", panel=True)
         self.caption.setWordWrap(True)

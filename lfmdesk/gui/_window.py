@@ -38,7 +38,6 @@ from lfmdesk.core import (
     ConversationStore,
     LiveSettings,
     LoadedImage,
-    ModelInfo,
     SamplingSettings,
     VisionSettings,
     plan_tiles,
@@ -56,6 +55,7 @@ from lfmdesk.gui._status import StatusStrip
 from lfmdesk.gui._tools_drawer import ToolsDrawer
 from lfmdesk.gui._ui_state import UiState
 from lfmdesk.gui._welcome import WelcomePanel
+from lfmdesk.gui._window_model import ModelSlots
 from lfmdesk.gui._workspace import Workspace
 
 __all__ = ["MainWindow"]
@@ -68,13 +68,7 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-def model_summary(info: ModelInfo) -> str:
-    """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU"."""
-    bits = f"{info.bits}-bit" if info.bits else "bf16"
-    return f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
-
-
-class MainWindow(QMainWindow):
+class MainWindow(ModelSlots, QMainWindow):
     """lfmdesk's window. Everything it needs comes in through the constructor."""
 
     def __init__(
@@ -264,63 +258,6 @@ class MainWindow(QMainWindow):
         client.modelLoaded.connect(self.on_model_loaded)
         client.modelFailed.connect(self.on_model_failed)
         client.crashed.connect(self.on_engine_crashed)
-
-    # --- model -------------------------------------------------------------------------
-
-    @Slot(str)
-    def load_model(self, spec: str) -> None:
-        """Switch to ``spec`` (downloads first if needed; never blocks)."""
-        self.model_bar.set_state("loading", f"Preparing {spec}…")
-        self.status.set_engine_state("Loading model…")
-        self.client.load_model(spec)
-
-    def choose_model_folder(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self, "Choose a model folder")
-        if folder:
-            self.load_model(folder)
-
-    @Slot(str, str)
-    def on_model_phase(self, spec: str, phase: str) -> None:
-        state = "downloading" if phase == "downloading" else "loading"
-        self.model_bar.set_state(state, f"{phase.capitalize()} {spec}…")
-        self.status.set_engine_state(f"{phase.capitalize()}…")
-
-    @Slot(object)
-    def on_download_progress(self, progress: object) -> None:
-        done, total = getattr(progress, "done_bytes", 0), getattr(progress, "total_bytes", 0)
-        self.model_bar.set_progress(done, total)
-        self.welcome.set_progress(done, total)
-
-    @Slot(str, object)
-    def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
-        if spec not in {row.spec for row in self._rows}:  # a local folder or a repo id
-            self._rows.append(ModelRow(spec=spec, title=info.name, size_bytes=0, downloaded=True))
-        self.model_bar.set_rows(self._rows, spec)
-        self.model_bar.set_state("ready", model_summary(info))
-        self.status.set_engine_state("Ready")
-        self.stack.setCurrentWidget(self.main)
-        self.chat.set_input_enabled(True)
-        if spec != self.settings.model:
-            self.settings = dataclasses.replace(self.settings, model=spec)
-            self._save_settings(self.settings)
-
-    @Slot(str, str, bool)
-    def on_model_failed(self, spec: str, message: str, cancelled: bool) -> None:
-        text = "Download cancelled" if cancelled else message
-        self.model_bar.set_state("error", text)
-        self.welcome.set_error(text)
-        self.status.set_engine_state("No model" if cancelled else "Model failed")
-
-    @Slot(str)
-    def on_engine_crashed(self, message: str) -> None:
-        self.banner.show_message(
-            f"{message[0].upper()}{message[1:]}. A new engine is starting and reloading the "
-            "model; your conversation and boxes are safe. The interrupted answer is marked.",
-            kind="warning",
-            action_text="Dismiss",
-        )
-        self.chat.set_input_enabled(False, "Restarting the engine…")
-        self.model_bar.set_state("loading", "Restarting the engine…")
 
     # --- images, settings, views -------------------------------------------------------
 

@@ -1,0 +1,101 @@
+"""The window's model slots: load, download progress, loaded, failed, engine crashed.
+
+A mixin of :class:`~lfmdesk.gui._window.MainWindow`, kept apart so the window module stays
+about layout and wiring.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from PySide6.QtCore import Slot
+from PySide6.QtWidgets import QFileDialog, QStackedWidget, QWidget
+
+from lfmdesk.core import AppSettings, ModelInfo
+from lfmdesk.gui._banner import Banner
+from lfmdesk.gui._chat_panel import ChatPanel
+from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._model_bar import ModelBar, ModelRow
+from lfmdesk.gui._status import StatusStrip
+from lfmdesk.gui._welcome import WelcomePanel
+
+__all__ = ["ModelSlots", "model_summary"]
+
+
+def model_summary(info: ModelInfo) -> str:
+    """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU"."""
+    bits = f"{info.bits}-bit" if info.bits else "bf16"
+    return f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
+
+
+class ModelSlots:
+    """Keeps the model bar, welcome panel, status strip and chat input in step with the engine."""
+
+    # Provided by the window.
+    client: EngineClient
+    settings: AppSettings
+    model_bar: ModelBar
+    welcome: WelcomePanel
+    status: StatusStrip
+    chat: ChatPanel
+    banner: Banner
+    stack: QStackedWidget
+    main: QWidget
+    _rows: list[ModelRow]
+    _save_settings: Callable[[AppSettings], None]
+
+    @Slot(str)
+    def load_model(self, spec: str) -> None:
+        """Switch to ``spec`` (downloads first if needed; never blocks)."""
+        self.model_bar.set_state("loading", f"Preparing {spec}…")
+        self.status.set_engine_state("Loading model…")
+        self.client.load_model(spec)
+
+    def choose_model_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.main, "Choose a model folder")
+        if folder:
+            self.load_model(folder)
+
+    @Slot(str, str)
+    def on_model_phase(self, spec: str, phase: str) -> None:
+        state = "downloading" if phase == "downloading" else "loading"
+        self.model_bar.set_state(state, f"{phase.capitalize()} {spec}…")
+        self.status.set_engine_state(f"{phase.capitalize()}…")
+
+    @Slot(object)
+    def on_download_progress(self, progress: object) -> None:
+        done, total = getattr(progress, "done_bytes", 0), getattr(progress, "total_bytes", 0)
+        self.model_bar.set_progress(done, total)
+        self.welcome.set_progress(done, total)
+
+    @Slot(str, object)
+    def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
+        if spec not in {row.spec for row in self._rows}:  # a local folder or a repo id
+            self._rows.append(ModelRow(spec=spec, title=info.name, size_bytes=0, downloaded=True))
+        self.model_bar.set_rows(self._rows, spec)
+        self.model_bar.set_state("ready", model_summary(info))
+        self.status.set_engine_state("Ready")
+        self.stack.setCurrentWidget(self.main)
+        self.chat.set_input_enabled(True)
+        if spec != self.settings.model:
+            self.settings = dataclasses.replace(self.settings, model=spec)
+            self._save_settings(self.settings)
+
+    @Slot(str, str, bool)
+    def on_model_failed(self, spec: str, message: str, cancelled: bool) -> None:
+        text = "Download cancelled" if cancelled else message
+        self.model_bar.set_state("error", text)
+        self.welcome.set_error(text)
+        self.status.set_engine_state("No model" if cancelled else "Model failed")
+
+    @Slot(str)
+    def on_engine_crashed(self, message: str) -> None:
+        self.banner.show_message(
+            f"{message[0].upper()}{message[1:]}. A new engine is starting and reloading the "
+            "model; your conversation and boxes are safe. The interrupted answer is marked.",
+            kind="warning",
+            action_text="Dismiss",
+        )
+        self.chat.set_input_enabled(False, "Restarting the engine…")
+        self.model_bar.set_state("loading", "Restarting the engine…")
