@@ -243,6 +243,7 @@ def test_no_camera_is_said_plainly(qtbot, tmp_path, closing) -> None:  # noqa: F
         window.live.start_default_camera()
     assert "camera" in problem.args[0].lower() and "\n" not in problem.args[0]
     assert not window.live.controller.running
+    assert window.view_area.currentWidget() is window.canvas  # the picture is back
 
 
 def test_real_engine_live_captions_a_video(qtbot, tmp_path, clip, fixture_models, closing) -> None:  # noqa: F811

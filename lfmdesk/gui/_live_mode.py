@@ -146,8 +146,9 @@ class LiveMode(QObject):
     def _on_running(self, running: bool) -> None:
         source = self.controller.source
         self.panel.set_running(running, source.name if source else "")
-        if not running and source is None:
+        if not running and source is None:  # stopped, or the source failed: back to the picture
             self.view.clear()
+            self._area.setCurrentWidget(self._home)
 
     @Slot(bool)
     def _on_analysing(self, analysing: bool) -> None:
