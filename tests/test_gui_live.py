@@ -22,7 +22,8 @@ from lfmdesk.core import AppSettings, LiveResult, LiveSettings, SamplingSettings
 from lfmdesk.core.testing import moving_box_frames
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui._live import LiveController
-from lfmdesk.gui._live_sources import VideoFileSource
+from lfmdesk.gui._live_panel import LivePanel
+from lfmdesk.gui._live_sources import CameraInfo, VideoFileSource
 from lfmdesk.gui._qtimage import pil_to_qimage, qimage_to_pil
 from lfmdesk.gui._video_writer import write_video
 from tests.test_gui_app import closing, load, make_window  # noqa: F401
@@ -301,3 +302,19 @@ def test_soak_thousands_of_frames_through_the_real_engine_keep_memory_flat(
     assert recorder.overlapping_starts == 0
     assert abs(end[0] - warm[0]) <= 0.05 * warm[0], (warm, end)
     assert abs(end[1] - warm[1]) <= 0.05 * warm[1], (warm, end)
+
+
+def test_choosing_another_camera_while_running_switches_to_it(qtbot) -> None:
+    cameras = [CameraInfo(b"front", "FaceTime HD Camera", True), CameraInfo(b"usb", "USB", False)]
+    panel = LivePanel(LiveSettings(), cameras)
+    qtbot.addWidget(panel)
+    assert panel.camera.currentText() == "FaceTime HD Camera" and panel.start_button.isEnabled()
+    with qtbot.waitSignal(panel.startRequested) as started:
+        panel.start_button.click()
+    assert started.args == [b"front"]
+    panel.set_running(True, "FaceTime HD Camera")
+    assert panel.start_button.text() == "Stop" and panel.snapshot_button.isEnabled()
+    with qtbot.waitSignal(panel.startRequested) as switched:
+        panel.camera.setCurrentIndex(1)
+        panel.camera.activated.emit(1)
+    assert switched.args == [b"usb"]

@@ -113,6 +113,7 @@ class LivePanel(QWidget):
 
     def _connect(self) -> None:
         self.start_button.clicked.connect(self._on_start_clicked)
+        self.camera.activated.connect(self._on_camera_chosen)
         self.video_button.clicked.connect(self.videoRequested)
         self.snapshot_button.clicked.connect(self.snapshotRequested)
         self.analyse.toggled.connect(self.analyseToggled)
@@ -183,6 +184,11 @@ class LivePanel(QWidget):
         if self._running:
             self.stopRequested.emit()
         else:
+            self.startRequested.emit(bytes(self.camera.currentData() or b""))
+
+    @Slot(int)
+    def _on_camera_chosen(self, _index: int) -> None:
+        if self._running:  # switch cameras without a Stop first
             self.startRequested.emit(bytes(self.camera.currentData() or b""))
 
     @Slot()
