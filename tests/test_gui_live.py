@@ -131,6 +131,10 @@ def test_live_video_keeps_one_request_in_flight_drops_stale_frames_and_boxes_fol
     # Shown results are fresh: frame arrival → answer shown within 1.2 × one inference.
     latency = statistics.median(r.latency for r in results[1:])
     inference = statistics.median(r.inference for r in results[1:])
+    print(
+        f"live: {len(results)} answers, median latency {latency * 1000:.0f} ms, "
+        f"inference {inference * 1000:.0f} ms ({latency / inference:.2f}x)"
+    )
     assert latency <= 1.2 * inference, (latency, inference)
     # Every box is around the square of the frame it was computed on.
     for r in results:
