@@ -322,3 +322,26 @@ def test_choosing_another_camera_while_running_switches_to_it(qtbot) -> None:
         panel.camera.setCurrentIndex(1)
         panel.camera.activated.emit(1)
     assert switched.args == [b"usb"]
+
+
+def test_holding_the_analysed_frame_shows_the_boxes_on_the_picture_they_were_found_on(
+    qtbot,
+    tmp_path,
+    clip,
+    closing,  # noqa: F811
+) -> None:
+    live = dataclasses.replace(DETECT, hold_frame=True)
+    window = live_window(qtbot, tmp_path, closing, {"token_delay": 0.02, "red_boxes": True}, live)
+    assert window.live.panel.hold.isChecked()
+    view = window.live.view
+    checked: list[tuple[float, tuple[int, int, int, int] | None]] = []
+
+    def check(result: LiveResult) -> None:  # runs right after the view drew the result
+        checked.append((result.detections[0].box[0] * SIZE[0], red_square(view.shown_frame())))
+
+    window.live.controller.resultShown.connect(check)
+    window.live.open_video(clip)
+    qtbot.waitUntil(lambda: len(checked) >= 5, timeout=20_000)
+    window.live.stop()
+    for box_x, square in checked:
+        assert square is not None and abs(box_x - square[0]) <= 3, (box_x, square)

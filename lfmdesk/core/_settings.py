@@ -174,6 +174,8 @@ class LiveSettings:
         max_tokens: the most tokens one live answer may have.
         frame_side: frames are scaled down so their longest side is at most this many
             pixels before the model sees them.
+        hold_frame: show the frame the model analysed, with its answer, instead of the
+            running video: the boxes line up exactly, the picture moves at the model's pace.
     """
 
     mode: LiveMode = "caption"
@@ -181,6 +183,7 @@ class LiveSettings:
     vision: VisionSettings = LIVE_VISION
     max_tokens: int = 48
     frame_side: int = 512
+    hold_frame: bool = False
 
     def __post_init__(self) -> None:
         if self.mode not in LIVE_MODES:

@@ -84,6 +84,7 @@ class LiveController(QObject):
         self.stats = LiveStats()
         self._slot: LatestSlot[_Frame] = LatestSlot()
         self._latest: _Frame | None = None
+        self._analysed_frame: QImage | None = None
         self._busy: _InFlight | None = None
         self._analysing = False
         self._model_ready = False
@@ -110,6 +111,11 @@ class LiveController(QObject):
         return self._analysing
 
     @property
+    def analysed_frame(self) -> QImage | None:
+        """The frame the latest shown result was computed on."""
+        return self._analysed_frame
+
+    @property
     def latest_frame(self) -> QImage | None:
         """The newest frame shown (what a snapshot freezes)."""
         return self._latest.image if self._latest else None
@@ -121,7 +127,7 @@ class LiveController(QObject):
             old.stop()
             old.deleteLater()
         self._slot = LatestSlot()
-        self._latest, self._frames = None, 0
+        self._latest, self._frames, self._analysed_frame = None, 0, None
         self.stats = LiveStats()
         self.source = source
         if source is None:
@@ -233,6 +239,7 @@ class LiveController(QObject):
         )
         self.stats.add(result)
         self.stats.set_dropped(self._slot.dropped)
+        self._analysed_frame = busy.frame.image
         self.resultShown.emit(result)
         self._emit_hud()
         self._dispatch()

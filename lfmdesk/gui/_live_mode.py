@@ -12,10 +12,10 @@ from pathlib import Path
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal, Slot
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QStackedWidget, QToolBar, QWidget
 
-from lfmdesk.core import LiveSettings, SamplingSettings
+from lfmdesk.core import LiveResult, LiveSettings, SamplingSettings
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui._live import LiveController
 from lfmdesk.gui._live_panel import LivePanel
@@ -75,8 +75,8 @@ class LiveMode(QObject):
 
     def _connect(self) -> None:
         c, panel = self.controller, self.panel
-        c.frameShown.connect(self.view.show_frame)
-        c.resultShown.connect(self.view.show_result)
+        c.frameShown.connect(self._on_frame)
+        c.resultShown.connect(self._on_result)
         c.hudChanged.connect(self.view.show_hud)
         c.runningChanged.connect(self._on_running)
         c.analysingChanged.connect(self._on_analysing)
@@ -149,6 +149,18 @@ class LiveMode(QObject):
         if not running and source is None:  # stopped, or the source failed: back to the picture
             self.view.clear()
             self._area.setCurrentWidget(self._home)
+
+    @Slot(QImage)
+    def _on_frame(self, image: QImage) -> None:
+        if not (self.settings.hold_frame and self.controller.analysing):
+            self.view.show_frame(image)
+
+    @Slot(object)
+    def _on_result(self, result: LiveResult) -> None:
+        held = self.controller.analysed_frame
+        if self.settings.hold_frame and held is not None:
+            self.view.show_frame(held)  # the picture the boxes were found on
+        self.view.show_result(result)
 
     @Slot(bool)
     def _on_analysing(self, analysing: bool) -> None:

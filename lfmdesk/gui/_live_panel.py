@@ -83,6 +83,11 @@ class LivePanel(QWidget):
         self.tokens = _spin(16, 256, 64, "")
         self.split = QCheckBox("Split into 512 px tiles (slower)")
         self.answer = _spin(1, 512, settings.max_tokens, "The most tokens one live answer may have")
+        self.hold = QCheckBox("Show the frame the model saw")
+        self.hold.setToolTip(
+            "Hold each analysed frame with its answer instead of the running video: boxes line "
+            "up exactly, the picture moves at the model's pace"
+        )
         self.status = QLabel()
         self.status.setWordWrap(True)
         self._layout()
@@ -104,6 +109,7 @@ class LivePanel(QWidget):
         form.addRow("Image tokens", self.tokens)
         form.addRow("", self.split)
         form.addRow("Answer tokens", self.answer)
+        form.addRow("", self.hold)
         column = QVBoxLayout(self)
         column.addLayout(buttons)
         column.addWidget(self.analyse)
@@ -122,6 +128,7 @@ class LivePanel(QWidget):
         self.tokens.valueChanged.connect(self._on_edited)
         self.split.toggled.connect(self._on_edited)
         self.answer.valueChanged.connect(self._on_edited)
+        self.hold.toggled.connect(self._on_edited)
 
     # --- public API ----------------------------------------------------------------------
 
@@ -140,7 +147,7 @@ class LivePanel(QWidget):
     def set_settings(self, settings: LiveSettings) -> None:
         """Show ``settings`` without emitting settingsChanged."""
         self._settings = settings
-        widgets = (self.mode, self.watch, self.tokens, self.split, self.answer)
+        widgets = (self.mode, self.watch, self.tokens, self.split, self.answer, self.hold)
         for widget in widgets:
             widget.blockSignals(True)
         self.mode.setCurrentIndex(max(0, self.mode.findData(settings.mode)))
@@ -148,6 +155,7 @@ class LivePanel(QWidget):
         self.tokens.setValue(settings.vision.max_image_tokens)
         self.split.setChecked(settings.vision.do_image_splitting)
         self.answer.setValue(settings.max_tokens)
+        self.hold.setChecked(settings.hold_frame)
         for widget in widgets:
             widget.blockSignals(False)
         self._show_mode_text(settings.mode)
@@ -167,6 +175,7 @@ class LivePanel(QWidget):
             watch=self.watch.text().strip(),
             vision=vision,
             max_tokens=self.answer.value(),
+            hold_frame=self.hold.isChecked(),
         )
 
     def set_running(self, running: bool, name: str = "") -> None:

@@ -103,6 +103,10 @@ class LiveView(QGraphicsView):
         self.hud.show()
         self._place_overlays()
 
+    def shown_frame(self) -> QImage:
+        """The frame on screen now (tests and screenshots read it)."""
+        return self._frame_item.pixmap().toImage()
+
     def box_items(self) -> list[BoxItem]:
         """The boxes drawn now (tests and screenshots read them)."""
         return [item for item in self._boxes.childItems() if isinstance(item, BoxItem)]
