@@ -77,6 +77,7 @@ from lfmdesk.core._errors import (  # noqa: E402
     ModelNotFoundError,
     SettingsError,
     ToolSpecError,
+    one_line,
 )
 from lfmdesk.core._formats import (  # noqa: E402
     FORMATS,
@@ -283,6 +284,7 @@ __all__ = [
     "load_tool_specs",
     "make_box",
     "move_boxes",
+    "one_line",
     "oriented_size",
     "parse_detections",
     "parse_tool_calls",

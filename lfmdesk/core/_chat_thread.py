@@ -23,7 +23,7 @@ from typing import Any
 
 from lfmdesk.core._chat import ChatEvent, ChatRequest, GenerationStats, Message, TextDelta
 from lfmdesk.core._conversation import DEFAULT_TITLE, Conversation, Turn
-from lfmdesk.core._errors import InputError
+from lfmdesk.core._errors import InputError, one_line
 from lfmdesk.core._grounding import (
     GROUNDING_TEMPLATE,
     Detection,
@@ -41,12 +41,8 @@ _TITLE_CHARS = 40
 _DETECT_PREFIX, _DETECT_SUFFIX = GROUNDING_TEMPLATE.split("{query}")
 
 
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
-
 def _trim(text: str, limit: int = _TITLE_CHARS) -> str:
-    flat = _one_line(text)
+    flat = one_line(text)
     if len(flat) <= limit:
         return flat
     cut = flat[: limit - 1]

@@ -30,7 +30,18 @@ __all__ = [
     "ModelNotFoundError",
     "SettingsError",
     "ToolSpecError",
+    "one_line",
 ]
+
+
+def one_line(text: str, limit: int | None = None) -> str:
+    """``text`` with every run of whitespace (newlines included) made one space.
+
+    Messages from Qt, MLX or the OS sometimes span lines; a status bar, a banner and the
+    engine protocol show one. ``limit`` cuts longer text with an ellipsis.
+    """
+    flat = " ".join(text.split())
+    return flat if limit is None or len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 class LfmdeskError(Exception):

@@ -76,8 +76,8 @@ class LoadedImage:
     notes: tuple[str, ...]
 
 
-def _one_line(text: str, limit: int = 160) -> str:
-    """Collapse control characters so a message stays on one line."""
+def _printable(text: str, limit: int = 160) -> str:
+    """Control characters become spaces, other spacing stays exact: a path must read as it is."""
     flat = "".join(ch if ch.isprintable() else " " for ch in text).strip()
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
@@ -88,7 +88,7 @@ def _label(source: object) -> str:
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "<bytes>"
     if isinstance(source, (str, os.PathLike)):
-        return _one_line(os.fsdecode(source), limit=200)
+        return _printable(os.fsdecode(source), limit=200)
     raise ImageError(f"cannot load an image from a {type(source).__name__}; pass a path or bytes")
 
 
@@ -292,7 +292,7 @@ def _decode(raw: Image.Image, label: str, max_pixels: int) -> tuple[Image.Image,
 
 
 def _decode_error(label: str, exc: BaseException) -> ImageError:
-    reason = _one_line(str(exc) or type(exc).__name__, limit=100)
+    reason = _printable(str(exc) or type(exc).__name__, limit=100)
     if isinstance(exc, (Image.DecompressionBombError, Image.DecompressionBombWarning)):
         return ImageError(
             f"{label}: too large to decode safely (possible decompression bomb); downscale it first"

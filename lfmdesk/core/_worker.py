@@ -51,7 +51,7 @@ from lfmdesk.core._chat import ChatEvent, ChatRequest, GenerationStats
 from lfmdesk.core._download import DownloadDone, DownloadProgress
 from lfmdesk.core._engine import Engine, ModelInfo
 from lfmdesk.core._engine_process import EngineProcess
-from lfmdesk.core._errors import DownloadCancelled, LfmdeskError
+from lfmdesk.core._errors import DownloadCancelled, LfmdeskError, one_line
 from lfmdesk.core._protocol import (
     Cancel,
     CancelDownload,
@@ -141,10 +141,9 @@ ENGINE_FACTORIES: dict[str, EngineFactory] = {
 }
 
 
-def _one_line(exc: BaseException) -> str:
+def _exception_line(exc: BaseException) -> str:
     text = str(exc) if isinstance(exc, LfmdeskError) else f"{type(exc).__name__}: {exc}"
-    flat = " ".join(text.split())
-    return flat if len(flat) <= _MESSAGE_LIMIT else flat[: _MESSAGE_LIMIT - 1] + "…"
+    return one_line(text, _MESSAGE_LIMIT)
 
 
 def _cancelled_stats(request: ChatRequest) -> GenerationStats:
@@ -204,9 +203,9 @@ class _Worker:
             self._engine.compute = job.compute
             self._send(ModelLoaded(job.spec, self._engine.load(path)))
         except DownloadCancelled as exc:
-            self._send(ModelFailed(job.spec, _one_line(exc), cancelled=True))
+            self._send(ModelFailed(job.spec, _exception_line(exc), cancelled=True))
         except Exception as exc:  # one bad request must not end the process
-            self._send(ModelFailed(job.spec, _one_line(exc)))
+            self._send(ModelFailed(job.spec, _exception_line(exc)))
 
     def _prepare(self, job: LoadModel, cancel: threading.Event) -> Path:
         self._send(ModelPhase(job.spec, "resolving"))
@@ -241,7 +240,7 @@ class _Worker:
             for event in self._engine.stream_chat(job.request, cancel=stop):
                 self._send(ChatEventMsg(rid, event))
         except Exception as exc:  # LfmdeskError or an engine bug: the process carries on
-            self._send(ChatFailed(rid, _one_line(exc)))
+            self._send(ChatFailed(rid, _exception_line(exc)))
             return
         self._send(ChatFinished(rid))
 
@@ -249,7 +248,7 @@ class _Worker:
         try:
             text = self._engine.render_prompt(job.request)
         except Exception as exc:
-            self._send(ChatFailed(job.request_id, _one_line(exc)))
+            self._send(ChatFailed(job.request_id, _exception_line(exc)))
             return
         self._send(PromptText(job.request_id, text))
 
@@ -263,7 +262,7 @@ class _Worker:
                 self._stop()
                 return
             except Exception as exc:  # a message that does not unpickle: skip it
-                log.warning("engine process: unreadable request: %s", _one_line(exc))
+                log.warning("engine process: unreadable request: %s", _exception_line(exc))
                 continue
             handler = _READ_HANDLERS.get(type(message))
             if handler is None:

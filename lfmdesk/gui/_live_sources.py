@@ -43,6 +43,8 @@ from PySide6.QtMultimedia import (
     QVideoSink,
 )
 
+from lfmdesk.core import one_line
+
 __all__ = [
     "CAMERA_DENIED",
     "NO_CAMERA",
@@ -68,10 +70,6 @@ _KEPT_FORMATS = frozenset(
         QImage.Format.Format_ARGB32_Premultiplied,
     }
 )
-
-
-def _one_line(text: str, fallback: str) -> str:
-    return " ".join(text.split()) or fallback
 
 
 class FrameSource(QObject):
@@ -213,7 +211,7 @@ class VideoFileSource(FrameSource):
     @Slot(QMediaPlayer.Error, str)
     def _on_error(self, error: QMediaPlayer.Error, message: str) -> None:
         if self._running:
-            reason = _one_line(message, error.name)
+            reason = one_line(message) or error.name
             self._fail(f"cannot play {self.name}: {reason}")
 
     @Slot(QMediaPlayer.MediaStatus)
@@ -325,7 +323,7 @@ class CameraSource(FrameSource):
     @Slot(QCamera.Error, str)
     def _on_error(self, error: QCamera.Error, message: str) -> None:
         if self._running:
-            self._fail(f"{self.name}: {_one_line(message, error.name)}")
+            self._fail(f"{self.name}: {(one_line(message) or error.name)}")
 
     @Slot(bool)
     def _on_active(self, active: bool) -> None:
