@@ -52,6 +52,7 @@ class _InFlight:
     started: float
     width: int
     height: int
+    settings: LiveSettings  # the answer is read the way it was asked, whatever changed since
     text: str = ""
     discard: bool = False  # stopped meanwhile: the answer is no longer about what is shown
 
@@ -205,7 +206,7 @@ class LiveController(QObject):
             return
         started = time.perf_counter()
         rid = self.client.start_chat(request)
-        self._busy = _InFlight(rid, frame, started, image.width, image.height)
+        self._busy = _InFlight(rid, frame, started, image.width, image.height, live)
 
     @Slot(int, object)
     def on_chat_event(self, request_id: int, event: object) -> None:
@@ -225,8 +226,7 @@ class LiveController(QObject):
         if busy.discard:
             self._dispatch()
             return
-        live, _sampling = self._settings_now()
-        text, detections = read_live_answer(busy.text, live, busy.width, busy.height)
+        text, detections = read_live_answer(busy.text, busy.settings, busy.width, busy.height)
         result = LiveResult(
             frame=busy.frame.index,
             captured=busy.frame.captured,
