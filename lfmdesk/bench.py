@@ -89,7 +89,7 @@ def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     from mlx_vlm import load, stream_generate
     from mlx_vlm.prompt_utils import apply_chat_template
 
-    from lfmdesk.core._engine import _make_float32, _quantization_bits
+    from lfmdesk.core.engine._engine import _make_float32, _quantization_bits
 
     row = Row("raw mlx-vlm, engine's config" if float32 else "raw mlx-vlm, as shipped")
     tic = time.perf_counter()
@@ -99,7 +99,7 @@ def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     row.load_s = time.perf_counter() - tic
     _force_tokens(processor)
     from lfmdesk.core import VisionSettings
-    from lfmdesk.core._tiling import apply_vision_settings
+    from lfmdesk.core.engine._tiling import apply_vision_settings
 
     apply_vision_settings(processor.image_processor, VisionSettings())
     prompt = apply_chat_template(processor, model.config, PROMPT, num_images=1)

@@ -201,8 +201,8 @@ def _fixture_video(path: Path) -> Path | None:
         from PySide6.QtGui import QGuiApplication
 
         from lfmdesk.core.testing import moving_box_frames
-        from lfmdesk.gui._qtimage import pil_to_qimage
-        from lfmdesk.gui._video_writer import write_video
+        from lfmdesk.gui.live._video_writer import write_video
+        from lfmdesk.gui.support._qtimage import pil_to_qimage
     except ImportError as exc:
         print(f"build.py: warning: no video check ({exc})", file=sys.stderr)
         return None

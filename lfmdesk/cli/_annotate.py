@@ -15,9 +15,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lfmdesk.cli._engine import open_engine
 from lfmdesk.cli._output import ProgressBar
 from lfmdesk.core import AppSettings, DetectionResult, Engine, LoadedImage, parse_detections
-from lfmdesk.core._batch import (
+from lfmdesk.core._errors import InputError
+from lfmdesk.core.datasets._batch import (
     BatchEvent,
     BatchFinished,
     BatchStarted,
@@ -28,8 +30,7 @@ from lfmdesk.core._batch import (
     detection_request,
     plan_batch,
 )
-from lfmdesk.core._errors import InputError
-from lfmdesk.core._project import Project
+from lfmdesk.core.datasets._project import Project
 
 __all__ = ["add_annotate_parser", "cmd_annotate"]
 
@@ -39,7 +40,7 @@ def add_annotate_parser(
     add_model_flags: Callable[[argparse.ArgumentParser], None],
 ) -> None:
     """Add the ``annotate`` subcommand."""
-    from lfmdesk.core._formats import FORMATS
+    from lfmdesk.core.datasets.formats._table import FORMATS
 
     p = sub.add_parser(
         "annotate",
@@ -121,8 +122,8 @@ def _run(
 
 def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
     """Detect objects in every image of a folder, then export if asked."""
-    from lfmdesk.cli._commands import open_engine
-    from lfmdesk.core._formats import export_dataset
+
+    from lfmdesk.core.datasets.formats._table import export_dataset
 
     if args.format and not args.out:
         raise InputError("--format needs --out: the folder to export the dataset to")

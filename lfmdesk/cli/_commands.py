@@ -9,37 +9,27 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lfmdesk.cli._output import consume_download, print_stats, stream_answer
+from lfmdesk.cli._engine import open_engine
+from lfmdesk.cli._output import print_stats, stream_answer
 from lfmdesk.core import (
     AppSettings,
     ChatRequest,
-    Engine,
     InputError,
     LoadedImage,
     Message,
-    ensure_model,
     grounding_prompt,
     load_image,
     load_tool_specs,
     parse_detections,
     parse_tool_calls,
     plan_tiles,
-    resolve_model,
     split_labels,
 )
-from lfmdesk.core._draw import draw_detections, save_drawing
+from lfmdesk.core.images._draw import draw_detections, save_drawing
 
 __all__ = ["COMMANDS"]
 
 Command = Callable[[argparse.Namespace, AppSettings], int]
-
-
-def open_engine(args: argparse.Namespace, settings: AppSettings) -> Engine:
-    """Resolve the model (downloading it with a progress bar if needed) and load it."""
-    folder = consume_download(ensure_model(resolve_model(settings.model)))
-    engine = Engine(compute=args.compute)
-    engine.load(folder)
-    return engine
 
 
 def _dump(obj: Any) -> None:

@@ -14,14 +14,14 @@ import sys
 from pathlib import Path
 
 from lfmdesk.core import AppSettings, InputError, LfmdeskError
-from lfmdesk.core._formats import (
+from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.datasets.formats._table import (
     FORMATS,
     ExportReport,
     ImportReport,
     export_dataset,
     import_dataset,
 )
-from lfmdesk.core._project import Project
 
 __all__ = ["add_dataset_parsers", "cmd_export", "cmd_import"]
 

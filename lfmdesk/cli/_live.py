@@ -19,6 +19,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from lfmdesk.cli._engine import open_engine
 from lfmdesk.core import (
     AppSettings,
     LiveFinished,
@@ -147,8 +148,6 @@ def _ctrl_c_sets(cancel: threading.Event) -> Iterator[None]:
 
 def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
     """Run live mode over an animation or a folder of images."""
-    from lfmdesk.cli._commands import open_engine
-
     live = _live_settings(args, settings)
     live_prompt(live)  # no labels: fail before the model loads
     frames = animation_frames(Path(args.source), fps=args.fps)

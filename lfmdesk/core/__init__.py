@@ -17,54 +17,10 @@ Typical use::
         ...                                  # TextDelta..., GenerationStats
 """
 
-from lfmdesk.core._backend import preload_blas as _preload_blas
+from lfmdesk.core.engine._backend import preload_blas as _preload_blas
 
 _preload_blas()
 
-from lfmdesk.core._annotations import (  # noqa: E402
-    MODEL,
-    PERSON,
-    Box,
-    ImageAnnotation,
-    add_box,
-    apply_detections,
-    make_box,
-    move_boxes,
-    relabel_boxes,
-    remove_boxes,
-    replace_box,
-)
-from lfmdesk.core._backend import BackendInfo, backend_info  # noqa: E402
-from lfmdesk.core._batch import (  # noqa: E402
-    BatchEvent,
-    BatchFinished,
-    BatchPlan,
-    BatchStarted,
-    ImageAnnotated,
-    ImageFailed,
-    ImageSkipped,
-    annotate_project,
-    detection_request,
-    plan_batch,
-    record_detections,
-)
-from lfmdesk.core._chat import (  # noqa: E402
-    ChatEvent,
-    ChatRequest,
-    GenerationStats,
-    Message,
-    Notice,
-    TextDelta,
-)
-from lfmdesk.core._chat_thread import ChatThread  # noqa: E402
-from lfmdesk.core._conversation import DEFAULT_TITLE, Conversation, Turn  # noqa: E402
-from lfmdesk.core._conversation_store import (  # noqa: E402
-    ConversationStore,
-    ConversationSummary,
-    data_dir,
-)
-from lfmdesk.core._engine import Engine, ModelInfo  # noqa: E402
-from lfmdesk.core._engine_process import EngineProcess  # noqa: E402
 from lfmdesk.core._errors import (  # noqa: E402
     DownloadCancelled,
     DownloadError,
@@ -79,7 +35,67 @@ from lfmdesk.core._errors import (  # noqa: E402
     ToolSpecError,
     one_line,
 )
-from lfmdesk.core._formats import (  # noqa: E402
+from lfmdesk.core._settings import (  # noqa: E402
+    LIVE_MODES,
+    LIVE_VISION,
+    AppSettings,
+    LiveMode,
+    LiveSettings,
+    SamplingSettings,
+    VisionSettings,
+    load_settings,
+    save_settings,
+)
+from lfmdesk.core.answers._grounding import (  # noqa: E402
+    GROUNDING_TEMPLATE,
+    Detection,
+    DetectionResult,
+    grounding_prompt,
+    parse_detections,
+    split_labels,
+)
+from lfmdesk.core.answers._tools import (  # noqa: E402
+    ToolCall,
+    ToolCallParse,
+    load_tool_specs,
+    parse_tool_calls,
+    tool_response_text,
+)
+from lfmdesk.core.chat._conversation import DEFAULT_TITLE, Conversation, Turn  # noqa: E402
+from lfmdesk.core.chat._store import (  # noqa: E402
+    ConversationStore,
+    ConversationSummary,
+    data_dir,
+)
+from lfmdesk.core.chat._thread import ChatThread  # noqa: E402
+from lfmdesk.core.datasets._annotations import (  # noqa: E402
+    MODEL,
+    PERSON,
+    Box,
+    ImageAnnotation,
+    add_box,
+    apply_detections,
+    make_box,
+    move_boxes,
+    relabel_boxes,
+    remove_boxes,
+    replace_box,
+)
+from lfmdesk.core.datasets._batch import (  # noqa: E402
+    BatchEvent,
+    BatchFinished,
+    BatchPlan,
+    BatchStarted,
+    ImageAnnotated,
+    ImageFailed,
+    ImageSkipped,
+    annotate_project,
+    detection_request,
+    plan_batch,
+    record_detections,
+)
+from lfmdesk.core.datasets._project import IMAGE_SUFFIXES, Project, oriented_size  # noqa: E402
+from lfmdesk.core.datasets.formats._table import (  # noqa: E402
     FORMATS,
     DatasetFormat,
     ExportReport,
@@ -89,16 +105,19 @@ from lfmdesk.core._formats import (  # noqa: E402
     get_format,
     import_dataset,
 )
-from lfmdesk.core._grounding import (  # noqa: E402
-    GROUNDING_TEMPLATE,
-    Detection,
-    DetectionResult,
-    grounding_prompt,
-    parse_detections,
-    split_labels,
+from lfmdesk.core.engine._backend import BackendInfo, backend_info  # noqa: E402
+from lfmdesk.core.engine._chat import (  # noqa: E402
+    ChatEvent,
+    ChatRequest,
+    GenerationStats,
+    Message,
+    Notice,
+    TextDelta,
 )
-from lfmdesk.core._images import LoadedImage, load_image  # noqa: E402
-from lfmdesk.core._live import (  # noqa: E402
+from lfmdesk.core.engine._engine import Engine, ModelInfo  # noqa: E402
+from lfmdesk.core.engine._tiling import Tile, TilePlan, plan_tiles  # noqa: E402
+from lfmdesk.core.images._load import LoadedImage, load_image  # noqa: E402
+from lfmdesk.core.live._loop import (  # noqa: E402
     DEFAULT_CAPTION_PROMPT,
     LatestSlot,
     LiveHud,
@@ -109,14 +128,28 @@ from lfmdesk.core._live import (  # noqa: E402
     live_request,
     read_live_answer,
 )
-from lfmdesk.core._live_session import (  # noqa: E402
+from lfmdesk.core.live._session import (  # noqa: E402
     ChatEngineLike,
     LiveFinished,
     animation_frames,
     live_session,
 )
-from lfmdesk.core._project import IMAGE_SUFFIXES, Project, oriented_size  # noqa: E402
-from lfmdesk.core._protocol import (  # noqa: E402
+from lfmdesk.core.models._store import (  # noqa: E402
+    CachedModel,
+    DownloadDone,
+    DownloadProgress,
+    ModelRef,
+    download,
+    ensure_model,
+    format_size,
+    list_cached,
+    remove_cached,
+    resolve_model,
+    verify_model_dir,
+)
+from lfmdesk.core.models._variants import DEFAULT_VARIANT_KEY, VARIANTS, Variant, find_variant  # noqa: E402
+from lfmdesk.core.process._client import EngineProcess  # noqa: E402
+from lfmdesk.core.process._protocol import (  # noqa: E402
     Cancel,
     CancelDownload,
     ChatEventMsg,
@@ -134,39 +167,6 @@ from lfmdesk.core._protocol import (  # noqa: E402
     Shutdown,
     StartChat,
 )
-from lfmdesk.core._settings import (  # noqa: E402
-    LIVE_MODES,
-    LIVE_VISION,
-    AppSettings,
-    LiveMode,
-    LiveSettings,
-    SamplingSettings,
-    VisionSettings,
-    load_settings,
-    save_settings,
-)
-from lfmdesk.core._store import (  # noqa: E402
-    CachedModel,
-    DownloadDone,
-    DownloadProgress,
-    ModelRef,
-    download,
-    ensure_model,
-    format_size,
-    list_cached,
-    remove_cached,
-    resolve_model,
-    verify_model_dir,
-)
-from lfmdesk.core._tiling import Tile, TilePlan, plan_tiles  # noqa: E402
-from lfmdesk.core._tools import (  # noqa: E402
-    ToolCall,
-    ToolCallParse,
-    load_tool_specs,
-    parse_tool_calls,
-    tool_response_text,
-)
-from lfmdesk.core._variants import DEFAULT_VARIANT_KEY, VARIANTS, Variant, find_variant  # noqa: E402
 
 __all__ = [
     "DEFAULT_CAPTION_PROMPT",

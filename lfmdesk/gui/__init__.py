@@ -1,6 +1,6 @@
 """The PySide6 window: the only package that imports Qt. A thin skin over ``lfmdesk.core``."""
 
-from lfmdesk.gui._refcount_guard import guard_singletons
+from lfmdesk.gui.support._refcount_guard import guard_singletons
 
 guard_singletons()  # before any Qt call: see _refcount_guard
 

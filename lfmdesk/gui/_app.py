@@ -18,7 +18,7 @@ from lfmdesk.core import (
     resolve_model,
     save_settings,
 )
-from lfmdesk.gui._model_bar import ModelRow
+from lfmdesk.gui.models._model_bar import ModelRow
 
 __all__ = ["model_rows", "run_app"]
 
@@ -81,8 +81,8 @@ def run_app(argv: Sequence[str]) -> int:
 
     from lfmdesk.gui._engine_client import EngineClient
     from lfmdesk.gui._icon import app_icon
-    from lfmdesk.gui._ui_state import UiState
     from lfmdesk.gui._window import MainWindow
+    from lfmdesk.gui.support._ui_state import UiState
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("lfmdesk")

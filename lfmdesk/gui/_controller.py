@@ -34,9 +34,9 @@ from lfmdesk.core import (
     VisionSettings,
     parse_tool_calls,
 )
-from lfmdesk.gui._chat_panel import ChatPanel
 from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui._image_loader import ImageLoader
+from lfmdesk.gui.chat._panel import ChatPanel
+from lfmdesk.gui.support._image_loader import ImageLoader
 
 __all__ = ["ChatController"]
 
@@ -206,7 +206,7 @@ class ChatController(QObject):
     @Slot(int)
     def answer_tool_call(self, index: int) -> None:
         """Ask the user for a tool's result and send it back as a tool turn."""
-        from lfmdesk.gui._tools_drawer import ToolResultDialog
+        from lfmdesk.gui.chat._tools_drawer import ToolResultDialog
 
         calls = self.chat_thread.last_tool_calls()
         if not 0 <= index < len(calls):

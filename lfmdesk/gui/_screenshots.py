@@ -21,10 +21,10 @@ from PySide6.QtWidgets import QApplication
 from lfmdesk.core import AppSettings, ConversationStore, LiveSettings, LoadedImage, load_image
 from lfmdesk.gui._app import model_rows
 from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui._qtimage import pil_to_qimage
-from lfmdesk.gui._ui_state import UiState
-from lfmdesk.gui._video_writer import write_video
 from lfmdesk.gui._window import MainWindow
+from lfmdesk.gui.live._video_writer import write_video
+from lfmdesk.gui.support._qtimage import pil_to_qimage
+from lfmdesk.gui.support._ui_state import UiState
 
 SIZE = (1600, 1000)
 OBJECTS = {

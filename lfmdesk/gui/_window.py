@@ -43,20 +43,20 @@ from lfmdesk.core import (
     plan_tiles,
 )
 from lfmdesk.gui._banner import Banner
-from lfmdesk.gui._canvas import ImageCanvas
-from lfmdesk.gui._chat_panel import ChatPanel
 from lfmdesk.gui._controller import ChatController
-from lfmdesk.gui._dialogs import ConversationList, PromptDialog
 from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui._live_mode import LiveMode
-from lfmdesk.gui._model_bar import ModelBar, ModelRow
-from lfmdesk.gui._settings_panel import SettingsPanel
 from lfmdesk.gui._status import StatusStrip
-from lfmdesk.gui._tools_drawer import ToolsDrawer
-from lfmdesk.gui._ui_state import UiState
-from lfmdesk.gui._welcome import WelcomePanel
 from lfmdesk.gui._window_model import ModelSlots
-from lfmdesk.gui._workspace import Workspace
+from lfmdesk.gui.annotate._workspace import Workspace
+from lfmdesk.gui.canvas._canvas import ImageCanvas
+from lfmdesk.gui.chat._dialogs import ConversationList, PromptDialog
+from lfmdesk.gui.chat._panel import ChatPanel
+from lfmdesk.gui.chat._tools_drawer import ToolsDrawer
+from lfmdesk.gui.live._mode import LiveMode
+from lfmdesk.gui.models._model_bar import ModelBar, ModelRow
+from lfmdesk.gui.models._settings_panel import SettingsPanel
+from lfmdesk.gui.models._welcome import WelcomePanel
+from lfmdesk.gui.support._ui_state import UiState
 
 __all__ = ["MainWindow"]
 

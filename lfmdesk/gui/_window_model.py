@@ -14,11 +14,11 @@ from PySide6.QtWidgets import QFileDialog, QStackedWidget, QWidget
 
 from lfmdesk.core import AppSettings, ModelInfo
 from lfmdesk.gui._banner import Banner
-from lfmdesk.gui._chat_panel import ChatPanel
 from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui._model_bar import ModelBar, ModelRow
 from lfmdesk.gui._status import StatusStrip
-from lfmdesk.gui._welcome import WelcomePanel
+from lfmdesk.gui.chat._panel import ChatPanel
+from lfmdesk.gui.models._model_bar import ModelBar, ModelRow
+from lfmdesk.gui.models._welcome import WelcomePanel
 
 __all__ = ["ModelSlots", "model_summary"]
 

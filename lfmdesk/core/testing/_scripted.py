@@ -24,16 +24,16 @@ from pathlib import Path
 
 import numpy as np
 
-from lfmdesk.core._backend import ComputeMode
-from lfmdesk.core._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
-from lfmdesk.core._download import DownloadDone, DownloadProgress
-from lfmdesk.core._engine import ModelInfo
 from lfmdesk.core._errors import DownloadCancelled, EngineError, ModelNotFoundError
-from lfmdesk.core._grounding import GROUNDING_TEMPLATE, split_labels
-from lfmdesk.core._images import LoadedImage
-from lfmdesk.core._prompt import TOOLS_OFF_WITH_IMAGES
-from lfmdesk.core._tiling import plan_tiles
-from lfmdesk.core._tools import tools_system_prompt
+from lfmdesk.core.answers._grounding import GROUNDING_TEMPLATE, split_labels
+from lfmdesk.core.answers._tools import tools_system_prompt
+from lfmdesk.core.engine._backend import ComputeMode
+from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
+from lfmdesk.core.engine._engine import ModelInfo
+from lfmdesk.core.engine._prompt import TOOLS_OFF_WITH_IMAGES
+from lfmdesk.core.engine._tiling import plan_tiles
+from lfmdesk.core.images._load import LoadedImage
+from lfmdesk.core.models._download import DownloadDone, DownloadProgress
 
 __all__ = ["DEFAULT_ANSWER", "FAIL_PREFIX", "ScriptedEngine", "scripted_boxes"]
 

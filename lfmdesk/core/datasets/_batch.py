@@ -1,0 +1,240 @@
+"""Batch detection over a project: resumable, and a person's work always wins.
+
+``annotate_project`` is a plain generator of frozen events (the CLI prints them; the window
+drives the same steps asynchronously with :func:`plan_batch`, :func:`detection_request` and
+:func:`record_detections`). Each image's result is saved the moment it arrives, so a batch
+stopped by Cancel, Ctrl-C or a crash resumes where it stopped: images already detected for
+the same labels are skipped, and images a person has edited are never touched.
+
+    for event in annotate_project(project, ("car", "person"), detect):
+        print(event)  # BatchStarted, ImageAnnotated / ImageSkipped / ImageFailed..., BatchFinished
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+
+from lfmdesk.core._errors import InputError, LfmdeskError
+from lfmdesk.core._settings import SamplingSettings, VisionSettings
+from lfmdesk.core.answers._grounding import DetectionResult, grounding_prompt, split_labels
+from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections
+from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.datasets._status import ImageRow, batch_role, project_rows
+from lfmdesk.core.engine._chat import ChatRequest
+from lfmdesk.core.images._load import LoadedImage, load_image
+
+__all__ = [
+    "SKIP_DONE",
+    "SKIP_EDITED",
+    "BatchEvent",
+    "BatchFinished",
+    "BatchPlan",
+    "BatchStarted",
+    "ImageAnnotated",
+    "ImageFailed",
+    "ImageSkipped",
+    "annotate_project",
+    "detection_request",
+    "plan_batch",
+    "record_detections",
+]
+
+SKIP_DONE = "already detected with these labels"
+SKIP_EDITED = "edited by a person; left as it is"
+
+Detector = Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult]
+
+
+@dataclass(frozen=True)
+class BatchPlan:
+    """Which images a batch will run on.
+
+    Attributes:
+        labels: the labels asked for (cleaned, in the user's order).
+        todo: images still to detect, in project order.
+        done: images already detected with the same labels (skipped; resume).
+        edited: images a person edited (skipped; never overwritten).
+        problems: images whose annotation file is damaged (skipped, with the reason).
+    """
+
+    labels: tuple[str, ...]
+    todo: tuple[str, ...]
+    done: tuple[str, ...]
+    edited: tuple[str, ...]
+    problems: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class BatchStarted:
+    """The batch begins: what will run and what is skipped."""
+
+    plan: BatchPlan
+
+
+@dataclass(frozen=True)
+class ImageAnnotated:
+    """One image was detected and its annotation saved."""
+
+    index: int  # 1-based among plan.todo
+    total: int
+    image: str
+    annotation: ImageAnnotation
+    dropped: tuple[str, ...]
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ImageSkipped:
+    """An image the batch did not run on, and why."""
+
+    image: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ImageFailed:
+    """An image that could not be detected; the batch goes on."""
+
+    index: int
+    total: int
+    image: str
+    message: str
+
+
+@dataclass(frozen=True)
+class BatchFinished:
+    """The batch ended (finished or cancelled); everything done so far is saved."""
+
+    annotated: int
+    failed: int
+    skipped: int
+    cancelled: bool
+    seconds: float
+
+
+BatchEvent = BatchStarted | ImageAnnotated | ImageSkipped | ImageFailed | BatchFinished
+
+
+def plan_batch(project: Project, labels: str | Sequence[str], *, redo: bool = False) -> BatchPlan:
+    """Sort the project's images into to-do, done and edited.
+
+    Args:
+        project: the project.
+        labels: what to find ("car, person" or a sequence).
+        redo: detect again images already detected with these labels (edited images are
+            still left alone).
+
+    Raises:
+        InputError: no labels, or the project has no images.
+    """
+    wanted = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
+    if not wanted:
+        raise InputError('no labels to look for: give some, e.g. --labels "car, person"')
+    rows = project_rows(project)
+    if not rows:
+        raise InputError(f"{project.root}: no images in this folder")
+    by_role: dict[str, list[ImageRow]] = {"todo": [], "done": [], "edited": [], "problem": []}
+    for row in rows:
+        by_role[batch_role(row, wanted, redo=redo)].append(row)
+    keys = {role: tuple(row.key for row in group) for role, group in by_role.items()}
+    problems = tuple((row.key, row.message) for row in by_role["problem"])
+    return BatchPlan(wanted, keys["todo"], keys["done"], keys["edited"], problems)
+
+
+def detection_request(
+    image: LoadedImage,
+    labels: Sequence[str],
+    sampling: SamplingSettings | None = None,
+    vision: VisionSettings | None = None,
+) -> ChatRequest:
+    """The one-turn grounding request a batch sends for ``image`` (the chat's Detect too)."""
+    return ChatRequest.single(grounding_prompt(labels), [image], sampling=sampling, vision=vision)
+
+
+def record_detections(
+    project: Project, key: str, image: LoadedImage, result: DetectionResult, labels: Sequence[str]
+) -> ImageAnnotation | None:
+    """Save the model's boxes for ``key``; None when a person edited it meanwhile.
+
+    The annotation is read again just before writing, so edits made in the window while
+    the model was busy are never overwritten.
+    """
+    ann = project.load(key)
+    if ann is not None and ann.edited:
+        return None
+    if ann is None or (ann.width, ann.height) != (image.width, image.height):
+        ann = ImageAnnotation.empty(key, image.width, image.height)
+    ann = apply_detections(ann, result.detections, labels)
+    project.save(ann)
+    return ann
+
+
+def annotate_project(
+    project: Project,
+    labels: str | Sequence[str],
+    detect: Detector,
+    *,
+    cancel: threading.Event | None = None,
+    redo: bool = False,
+) -> Iterator[BatchEvent]:
+    """Detect ``labels`` in every image still to do, saving each result as it comes.
+
+    Args:
+        project: the project to annotate.
+        labels: what to find.
+        detect: runs the model on one image: ``detect(image, labels, cancel) -> DetectionResult``.
+        cancel: set it to stop after the current image (its answer is cut short).
+        redo: see :func:`plan_batch`.
+
+    Yields:
+        ``BatchStarted``, one ``ImageSkipped`` per skipped image, then per image
+        ``ImageAnnotated`` or ``ImageFailed``, and ``BatchFinished`` last.
+    """
+    stop = cancel or threading.Event()
+    plan = plan_batch(project, labels, redo=redo)
+    started = time.perf_counter()
+    yield BatchStarted(plan)
+    skipped = [(k, SKIP_DONE) for k in plan.done] + [(k, SKIP_EDITED) for k in plan.edited]
+    for key, reason in (*skipped, *plan.problems):
+        yield ImageSkipped(key, reason)
+    annotated = failed = 0
+    total = len(plan.todo)
+    for index, key in enumerate(plan.todo, 1):
+        if stop.is_set():
+            break
+        event = _annotate_one(project, key, plan.labels, detect, stop, index, total)
+        if event is None:  # cancelled mid-answer: nothing saved for this image
+            break
+        annotated += isinstance(event, ImageAnnotated)
+        failed += isinstance(event, ImageFailed)
+        yield event
+    elapsed = time.perf_counter() - started
+    yield BatchFinished(
+        annotated, failed, len(skipped) + len(plan.problems), stop.is_set(), elapsed
+    )
+
+
+def _annotate_one(
+    project: Project,
+    key: str,
+    labels: tuple[str, ...],
+    detect: Detector,
+    stop: threading.Event,
+    index: int,
+    total: int,
+) -> ImageAnnotated | ImageSkipped | ImageFailed | None:
+    began = time.perf_counter()
+    try:
+        image = load_image(project.image_path(key))
+        result = detect(image, labels, stop)
+        if stop.is_set():
+            return None
+        ann = record_detections(project, key, image, result, labels)
+    except LfmdeskError as exc:
+        return ImageFailed(index, total, key, str(exc))
+    if ann is None:
+        return ImageSkipped(key, SKIP_EDITED)
+    return ImageAnnotated(index, total, key, ann, result.dropped, time.perf_counter() - began)

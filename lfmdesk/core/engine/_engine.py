@@ -1,0 +1,357 @@
+"""The inference engine: one loaded LFM2-VL model, streaming answers as frozen events.
+
+MLX streams are thread-local, so an Engine belongs to the thread that loaded it: load and
+generate on that one thread (the GUI runs it in a separate process). ``cancel()`` is the only
+method safe to call from elsewhere.
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError
+from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
+from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
+from lfmdesk.core.engine._prompt import PromptParts, render_prompt
+from lfmdesk.core.engine._session import PrefixState
+from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
+from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
+from lfmdesk.core.models._store import verify_model_dir
+
+__all__ = ["Engine", "ModelInfo"]
+
+# MLX keeps freed buffers for reuse, by default up to its whole memory limit. Live mode runs
+# thousands of requests whose temporaries differ slightly in size, so without a bound the
+# cache (and the process) keeps growing; 384 MiB holds one live request's working set.
+CACHE_LIMIT_BYTES = 384 << 20
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """What was loaded and how it runs.
+
+    Attributes:
+        path: the model folder.
+        name: the folder's display name (repo name for HF cache snapshots).
+        bits: quantization bits on disk, None for bf16/float checkpoints.
+        compute_dtype: dtype the weights are computed in ("float32" on CPU by default).
+        device: "gpu" or "cpu".
+        blas: OpenBLAS preloaded for MLX on CPU, if any.
+        load_seconds: wall time of the load.
+    """
+
+    path: Path
+    name: str
+    bits: int | None
+    compute_dtype: str
+    device: str
+    blas: str | None
+    load_seconds: float
+
+
+def _display_name(path: Path) -> str:
+    # HF cache: .../models--Org--Name/snapshots/<sha> -> Org/Name
+    for parent in (path, *path.parents):
+        if parent.name.startswith("models--"):
+            return parent.name[len("models--") :].replace("--", "/")
+    return path.name
+
+
+def _make_float32(model: Any, quantized: bool) -> None:
+    # CPU MLX: bf16 and quantized matmuls bypass BLAS; float32 goes through OpenBLAS (~10x).
+    import mlx.core as mx
+    from mlx_vlm.quant_utils import dequantize_model
+
+    if quantized:
+        dequantize_model(model)
+    model.set_dtype(mx.float32)
+    mx.eval(model.parameters())
+
+
+class Engine:
+    """Loads one model at a time and streams chat answers.
+
+    Args:
+        compute: "auto" (float32 on CPU, the checkpoint's dtype on Metal), "native" (the
+            checkpoint as shipped) or "float32".
+        vision_cache_images: how many images' vision features to keep.
+    """
+
+    def __init__(self, *, compute: ComputeMode = "auto", vision_cache_images: int = 16) -> None:
+        self.compute: ComputeMode = compute
+        self._model: Any = None
+        self._processor: Any = None
+        self._info: ModelInfo | None = None
+        self._owner: int | None = None
+        self._cancel = threading.Event()  # the running answer's stop flag
+        self._vision = VisionFeatureCache(vision_cache_images)
+        self._prefix = PrefixState()
+        self._bos_added_by_tokenizer = False
+
+    @property
+    def info(self) -> ModelInfo | None:
+        """The loaded model, or None."""
+        return self._info
+
+    def load(self, model_dir: str | Path) -> ModelInfo:
+        """Verify and load a model folder, freeing the previous model first."""
+        path = Path(model_dir).expanduser().resolve()
+        verify_model_dir(path)
+        self.unload()
+        started = time.perf_counter()
+        backend = backend_info()
+        warn_once_if_slow()
+        try:
+            from mlx_vlm import load as vlm_load
+
+            model, processor = vlm_load(str(path))
+        except LfmdeskError:
+            raise
+        except Exception as exc:
+            raise ModelInvalidError(f"cannot load model from {path}: {exc}") from None
+        bits = _quantization_bits(path)
+        use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
+        if use_f32:
+            _make_float32(model, quantized=bits is not None)
+        import mlx.core as mx
+
+        mx.set_cache_limit(CACHE_LIMIT_BYTES)
+        self._model, self._processor = model, processor
+        self._owner = threading.get_ident()
+        self._bos_added_by_tokenizer = self._tokenizer_adds_bos()
+        self._info = ModelInfo(
+            path=path,
+            name=_display_name(path),
+            bits=bits,
+            compute_dtype="float32" if use_f32 else "native",
+            device=backend.device,
+            blas=backend.blas,
+            load_seconds=time.perf_counter() - started,
+        )
+        return self._info
+
+    def unload(self) -> None:
+        """Free the model, its caches and MLX's buffer cache."""
+        if self._model is None:
+            return
+        self._model = self._processor = self._info = None
+        self._vision.clear()
+        self._prefix.reset()
+        gc.collect()
+        import mlx.core as mx
+
+        mx.clear_cache()
+
+    def cancel(self) -> None:
+        """Stop the answer in progress after the current token. Safe from any thread."""
+        self._cancel.set()
+
+    def _tokenizer_adds_bos(self) -> bool:
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        bos = getattr(tok, "bos_token_id", None)
+        ids = tok("", add_special_tokens=True)["input_ids"]
+        return bos is not None and bool(ids) and ids[0] == bos
+
+    def _require_owner(self) -> None:
+        if self._model is None:
+            raise EngineError("no model is loaded")
+        if threading.get_ident() != self._owner:
+            raise EngineError("an Engine must be used from the thread that loaded it (MLX)")
+
+    def render_prompt(self, request: ChatRequest) -> str:
+        """The exact prompt text the model gets (before image-token expansion)."""
+        self._require_owner()
+        return self._render(request).text
+
+    def _render(self, request: ChatRequest) -> PromptParts:
+        parts = render_prompt(self._processor, request)
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        bos = getattr(tok, "bos_token", None)
+        # The template writes BOS and the tokenizer adds one too: keep exactly one.
+        if self._bos_added_by_tokenizer and bos and parts.text.startswith(bos):
+            parts.text = parts.text[len(bos) :]
+        return parts
+
+    def stream_chat(
+        self, request: ChatRequest, *, cancel: threading.Event | None = None
+    ) -> Iterator[ChatEvent]:
+        """Answer ``request``: yields TextDelta/Notice events, then one GenerationStats.
+
+        Args:
+            request: the conversation and its settings.
+            cancel: this answer's own stop flag. A caller that queues work (the engine
+                process) passes one per request, so a Cancel that arrives before the answer
+                starts is never lost; without it, :meth:`cancel` stops the answer.
+
+        Raises:
+            EngineError: no model, wrong thread, or MLX failed (the engine stays usable).
+        """
+        self._require_owner()
+        self._cancel = cancel if cancel is not None else threading.Event()
+        started = time.perf_counter()
+        parts = self._render(request)
+        for notice in parts.notices:
+            yield Notice(notice)
+        try:
+            yield from self._generate(request, parts.text, started)
+        except LfmdeskError:
+            self._forget_prefix()
+            raise
+        except Exception as exc:
+            self._forget_prefix()
+            raise EngineError(f"generation failed: {type(exc).__name__}: {exc}") from None
+
+    def _forget_prefix(self) -> None:
+        self._prefix.reset()
+
+    def _image_keys(self, request: ChatRequest) -> tuple[str, ...]:
+        return tuple(image_cache_key(i.content_hash, request.vision.key()) for i in request.images)
+
+    def _plan(self, request: ChatRequest, prompt: str) -> _Plan:
+        """Model inputs for ``prompt``: only the new tokens when the KV cache can be reused."""
+        keys = self._image_keys(request)
+        suffix = self._prefix.continuation(prompt, keys)
+        if suffix is not None and self._model.config.image_token_index is not None:
+            tok = getattr(self._processor, "tokenizer", self._processor)
+            new_ids = list(tok(suffix, add_special_tokens=False)["input_ids"])
+            full = self._prefix.seen_ids + new_ids
+            held = len(self._prefix.ids)
+            if held < len(full):
+                return _Plan(full, full[held:], {}, self._prefix.cache, len(keys), 0.0)
+        self._forget_prefix()
+        return self._plan_fresh(request, prompt, keys)
+
+    def _plan_fresh(self, request: ChatRequest, prompt: str, keys: tuple[str, ...]) -> _Plan:
+        from mlx_vlm.utils import prepare_inputs
+
+        images = request.images
+        plans = [plan_tiles(img.width, img.height, request.vision) for img in images]
+        for plan in plans:
+            plan.check()  # settings mlx-vlm cannot run for this size raise a SettingsError
+        apply_vision_settings(self._processor.image_processor, request.vision, plans=plans)
+        inputs = dict(
+            prepare_inputs(
+                self._processor,
+                images=[img.image for img in images] or None,
+                prompts=prompt,
+                image_token_index=self._model.config.image_token_index,
+                add_special_tokens=True,
+            )
+        )
+        full = [int(t) for t in inputs.pop("input_ids")[0].tolist()]
+        inputs.pop("attention_mask", None)
+        hits, vision_s = 0, 0.0
+        if images:
+            views = [len(plan.views) for plan in plans]
+            if sum(views) != inputs["pixel_values"].shape[0]:
+                raise EngineError("tiling plan and processor disagree for this image size")
+            tic = time.perf_counter()
+            encoded = self._vision.encode(self._model, list(keys), views, inputs)
+            inputs["cached_image_features"] = encoded.features
+            hits = encoded.hits
+            vision_s = time.perf_counter() - tic if encoded.encoded_views else 0.0
+        return _Plan(full, full, inputs, None, hits, vision_s)
+
+    def _generate(self, request: ChatRequest, prompt: str, started: float) -> Iterator[ChatEvent]:
+        import mlx.core as mx
+        from mlx_vlm.generate import stream_generate
+        from mlx_vlm.models.cache import make_prompt_cache
+
+        plan = self._plan(request, prompt)
+        cache = (
+            plan.cache if plan.cache is not None else make_prompt_cache(self._model.language_model)
+        )
+        s = request.sampling
+        if s.seed is not None:
+            mx.random.seed(s.seed)
+        mx.reset_peak_memory()
+        gen = stream_generate(
+            self._model,
+            self._processor,
+            prompt,
+            input_ids=mx.array([plan.feed]),
+            prompt_cache=cache,
+            max_tokens=s.max_tokens,
+            temperature=s.temperature,
+            min_p=s.min_p,
+            top_p=s.top_p,
+            repetition_penalty=s.repetition_penalty if s.repetition_penalty != 1.0 else None,
+            **plan.inputs,
+        )
+        tokens: list[int] = []
+        texts: list[str] = []
+        first: float | None = None
+        finish, eos = "length", None
+        for result in gen:
+            first = first or time.perf_counter()
+            if result.token_ids is None and result.token is not None:
+                tokens.append(int(result.token))
+            elif (
+                result.token_ids is not None
+            ):  # the closing result; on "stop" it holds the end token
+                finish = result.finish_reason or finish
+                eos = int(result.token) if finish == "stop" and result.token is not None else None
+            if result.text:
+                texts.append(result.text)
+                yield TextDelta(result.text)
+            if self._cancel.is_set():  # set by cancel(), or by the caller's own event
+                gen.close()
+                finish = "cancelled"
+                break
+        end = time.perf_counter()
+        if finish == "cancelled":
+            self._forget_prefix()
+        else:
+            answer_ids = tokens + ([eos] if eos is not None else [])
+            seen_text = prompt + "".join(texts) + (self._end_text() if eos is not None else "")
+            self._prefix.remember(
+                cache, plan.full + answer_ids, seen_text, self._image_keys(request)
+            )
+        first = first or end
+        yield GenerationStats(
+            prompt_tokens=len(plan.full),
+            image_tokens=plan.full.count(self._model.config.image_token_index),
+            cached_prompt_tokens=len(plan.full) - len(plan.feed),
+            vision_cache_hits=plan.hits,
+            images=len(request.images),
+            vision_seconds=plan.vision_seconds,
+            ttft_seconds=first - started,
+            decode_tokens=len(tokens),
+            decode_tps=(len(tokens) - 1) / (end - first)
+            if len(tokens) > 1 and end > first
+            else 0.0,
+            peak_memory_bytes=int(mx.get_peak_memory()),
+            finish_reason=finish,
+            token_ids=tuple(tokens),
+        )
+
+    def _end_text(self) -> str:
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        return str(getattr(tok, "eos_token", "") or "")
+
+
+@dataclass(frozen=True)
+class _Plan:
+    full: list[int]  # every prompt token id
+    feed: list[int]  # the ids to run through the model (the tail when the cache is reused)
+    inputs: dict[str, Any]  # pixel values, spatial shapes, cached image features
+    cache: Any  # the reused KV cache, or None for a fresh one
+    hits: int
+    vision_seconds: float
+
+
+def _quantization_bits(path: Path) -> int | None:
+    # mlx-vlm's ModelConfig drops the "quantization" entry; the config file keeps it.
+    try:
+        quant = json.loads((path / "config.json").read_text(encoding="utf-8")).get("quantization")
+    except (OSError, ValueError):
+        return None
+    bits = quant.get("bits") if isinstance(quant, dict) else None
+    return bits if isinstance(bits, int) else None
