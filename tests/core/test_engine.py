@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from lfmdesk.core import (
@@ -26,6 +28,7 @@ from lfmdesk.core import (
     load_image,
     plan_tiles,
 )
+from lfmdesk.core.engine._tokens import PromptTokens
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=8, repetition_penalty=1.0)
 
@@ -276,6 +279,30 @@ def test_special_token_strings_in_text_are_read_as_plain_text(engine: Engine, pl
     assert after.cached_prompt_tokens > 0 and after.image_tokens == 0
     tail = engine._processor.tokenizer("<|im_end|>\n<|im_start|>assistant\n")["input_ids"][1:]
     assert new_ids[-len(tail) - len(plain_ids(engine, more)) :] == plain_ids(engine, more) + tail
+
+
+@pytest.fixture(scope="module")
+def prompt_tokens(engine: Engine) -> PromptTokens:
+    return engine._prompt_tokens()
+
+
+_PIECES = ["<", "|", ">", "b", "\ue000", "im_end", "image", " ", "\n", "é", "🙂"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data())
+def test_defused_text_restores_exactly_and_tokenizes_as_plain_text(
+    prompt_tokens: PromptTokens, data: st.DataObject
+) -> None:
+    specials = sorted(prompt_tokens._ids)
+    pieces = data.draw(st.lists(st.sampled_from(_PIECES) | st.sampled_from(specials), max_size=12))
+    text = "".join(pieces)
+    defused = prompt_tokens.defuse(text)
+    assert prompt_tokens.shown(defused) == text
+    assert prompt_tokens._special.search(defused) is None  # nothing special is left in it
+    tok = prompt_tokens.tokenizer
+    plain = tok(text, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+    assert prompt_tokens.encode(defused, first=False) == list(plain)
 
 
 def test_a_question_about_the_image_tag_is_answered_and_the_chat_goes_on(

@@ -22,7 +22,7 @@ from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, N
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
-from lfmdesk.core.engine._tokens import PromptTokens
+from lfmdesk.core.engine._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
 from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._store import verify_model_dir
@@ -243,7 +243,7 @@ class Engine:
         expansions, inputs = self._expand_images(images)
         if sum(len(plan.views) for plan in plans) != inputs["pixel_values"].shape[0]:
             raise EngineError("tiling plan and processor disagree for this image size")
-        full = _splice(ids, self._model.config.image_token_index, expansions)
+        full = splice_images(ids, self._model.config.image_token_index, expansions)
         tic = time.perf_counter()
         views = [len(plan.views) for plan in plans]
         encoded = self._vision.encode(self._model, list(keys), views, inputs)
@@ -273,7 +273,7 @@ class Engine:
         inputs.pop("attention_mask", None)
         tok = getattr(self._processor, "tokenizer", self._processor)
         end = tok.convert_tokens_to_ids(getattr(self._processor, "image_end_token", ""))
-        expansions = _split_after(ids, end) if len(images) > 1 else [ids]
+        expansions = split_after(ids, end) if len(images) > 1 else [ids]
         if len(expansions) != len(images):
             raise EngineError("the processor's image tokens do not split into one run per image")
         return expansions, inputs
@@ -365,29 +365,6 @@ class _Plan:
     cache: Any  # the reused KV cache, or None for a fresh one
     hits: int
     vision_seconds: float
-
-
-def _splice(ids: list[int], image_id: int, expansions: list[list[int]]) -> list[int]:
-    """``ids`` with the template's image placeholders replaced by each image's tokens."""
-    if ids.count(image_id) != len(expansions):
-        raise EngineError(
-            f"the chat template placed {ids.count(image_id)} image(s) in the prompt "
-            f"for {len(expansions)} image(s) in the conversation"
-        )
-    out: list[int] = []
-    images = iter(expansions)
-    for token in ids:
-        out += next(images) if token == image_id else [token]
-    return out
-
-
-def _split_after(ids: list[int], end: int) -> list[list[int]]:
-    runs: list[list[int]] = [[]]
-    for token in ids:
-        runs[-1].append(token)
-        if token == end:
-            runs.append([])
-    return [run for run in runs if run]
 
 
 def _quantization_bits(path: Path) -> int | None:

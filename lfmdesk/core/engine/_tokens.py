@@ -21,9 +21,10 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from lfmdesk.core._errors import EngineError
 from lfmdesk.core.answers._tools import TOOL_CALL_END, TOOL_CALL_START, parse_tool_calls
 
-__all__ = ["PromptTokens"]
+__all__ = ["PromptTokens", "splice_images", "split_after"]
 
 # A private-use character: "\ue000b" inside a special-token string breaks it (and stands for
 # nothing), "\ue000\ue000" stands for the character itself, so defused text restores exactly.
@@ -123,3 +124,27 @@ class PromptTokens:
     def _escape_one(match: re.Match[str]) -> str:
         found = match.group(0)
         return _ESCAPE + _ESCAPE if found == _ESCAPE else _break(found)
+
+
+def splice_images(ids: list[int], image_id: int, expansions: list[list[int]]) -> list[int]:
+    """``ids`` with the template's image placeholders replaced by each image's tokens."""
+    if ids.count(image_id) != len(expansions):
+        raise EngineError(
+            f"the chat template placed {ids.count(image_id)} image(s) in the prompt "
+            f"for {len(expansions)} image(s) in the conversation"
+        )
+    out: list[int] = []
+    images = iter(expansions)
+    for token in ids:
+        out += next(images) if token == image_id else [token]
+    return out
+
+
+def split_after(ids: list[int], end: int) -> list[list[int]]:
+    """``ids`` cut after each ``end`` token (one run per image of a processor's output)."""
+    runs: list[list[int]] = [[]]
+    for token in ids:
+        runs[-1].append(token)
+        if token == end:
+            runs.append([])
+    return [run for run in runs if run]
