@@ -1,4 +1,4 @@
-"""Build lfmdesk as an app: ``python packaging/build.py [build|self-test] [options]``.
+"""Build lfmdesk as an app: ``python packaging/build.py [build|self-test|sign] [options]``.
 
 ``build`` (the default) runs PyInstaller on ``packaging/lfmdesk.spec``. On macOS it then makes
 ``dist/lfmdesk.app`` a signed hardened-runtime app (ad hoc unless
@@ -6,6 +6,10 @@
 ``dist/lfmdesk-VERSION-arm64.dmg`` and, when notary credentials are set, notarizes and staples
 the disk image. On Linux it leaves the one-folder app in ``dist/lfmdesk/`` (``--tarball``
 adds ``dist/lfmdesk-VERSION-linux-ARCH.tar.gz``).
+
+``sign [--app PATH]`` (macOS; ``build`` runs it) signs a built app inside-out: nested
+libraries, then frameworks, then the app with the entitlements on its main executable only
+(``signing.py``; never ``codesign --deep``).
 
 ``self-test`` starts the built app's executable with a tiny fixture checkpoint and
 ``--self-test`` (and, on Linux, ``lfmdesk-bundle-check`` with a generated video); it fails
@@ -33,6 +37,7 @@ from typing import NoReturn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import app_info
+import signing
 
 __all__ = ["BuildError", "build_commands", "main", "notary_args", "self_test_commands"]
 
@@ -100,18 +105,13 @@ def _macos_commands(env: Mapping[str, str]) -> list[Command]:
         raise BuildError(
             "notarization needs a Developer ID signature: set LFMDESK_CODESIGN_IDENTITY"
         )
-    timestamp = [] if sign_id == "-" else ["--timestamp"]  # ad hoc signatures have none
     app = f"dist/{app_info.APP_NAME}.app"
     dmg = f"dist/{app_info.dmg_name()}"
     stage = "build/dmg"
     commands: list[Command] = [
         [_python(), "packaging/make_icon.py", "--out", "build/icon"],
         _pyinstaller(),
-        [
-            *("codesign", "--force", "--deep", "--options", "runtime"),
-            *("--entitlements", "packaging/entitlements.plist", *timestamp),
-            *("--sign", sign_id, app),
-        ],
+        [_python(), "packaging/build.py", "sign", "--app", app],  # inside-out, see signing.py
         ["codesign", "--verify", "--deep", "--strict", "--verbose=2", app],
         ["rm", "-rf", stage],
         ["mkdir", "-p", stage],
@@ -235,9 +235,25 @@ def _self_test(target: str, env: dict[str, str], dry_run: bool) -> int:
         return _run(commands, env, dry_run)
 
 
+def _sign(target: str, env: Mapping[str, str], app: str, dry_run: bool) -> int:
+    if target != "macos":
+        raise BuildError("only the macOS app is signed; add --platform macos to list the commands")
+    path = Path(app).absolute()
+    if not path.is_dir():
+        raise BuildError(f"{app} does not exist; run build.py first")
+    root = f"{ROOT}{os.sep}"
+    commands = [
+        [part.removeprefix(root) for part in command]  # paths in the repository, as given
+        for command in signing.sign_commands(path, identity(env))
+    ]
+    return _run(commands, env, dry_run)
+
+
 def _parse(argv: Sequence[str]) -> argparse.Namespace:
     parser = _Parser(prog="build.py", description="Build lfmdesk as an app bundle.")
-    parser.add_argument("action", nargs="?", choices=("build", "self-test"), default="build")
+    actions = ("build", "self-test", "sign")
+    parser.add_argument("action", nargs="?", choices=actions, default="build")
+    parser.add_argument("--app", default=f"dist/{app_info.APP_NAME}.app", help="sign: the .app")
     parser.add_argument("--platform", choices=tuple(HOSTS.values()), help="default: this one")
     parser.add_argument("--dry-run", action="store_true", help="print the commands, run none")
     parser.add_argument("--tarball", action="store_true", help="Linux: also make a .tar.gz")
@@ -257,6 +273,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise BuildError(f"the {target} app builds on {target} only; add --dry-run to list")
         if args.action == "self-test":
             return _self_test(target, env, args.dry_run)
+        if args.action == "sign":
+            return _sign(target, env, args.app, args.dry_run)
         return _run(build_commands(target, env, args.tarball), env, args.dry_run)
     except BuildError as exc:
         print(f"build.py: error: {exc}", file=sys.stderr)

@@ -218,14 +218,14 @@ def test_spec_on_linux_makes_one_folder_with_the_bundle_check(monkeypatch) -> No
 # --- build.py ----------------------------------------------------------------------------
 
 
-def test_macos_dry_run_signs_ad_hoc_and_makes_a_dmg_without_notarizing() -> None:
+def test_macos_dry_run_signs_inside_out_and_makes_a_dmg_without_notarizing() -> None:
     lines = _lines(_build("--dry-run", "--platform", "macos"))
-    sign = next(line for line in lines if line.startswith("codesign --force --deep"))
-    assert "--options runtime" in sign
-    assert "--entitlements packaging/entitlements.plist" in sign
-    assert "--sign - dist/lfmdesk.app" in sign
-    assert any(line.startswith("codesign --verify") for line in lines)
-    assert any("PyInstaller" in line and "packaging/lfmdesk.spec" in line for line in lines)
+    build = next(i for i, line in enumerate(lines) if "packaging/lfmdesk.spec" in line)
+    sign = next(i for i, line in enumerate(lines) if "packaging/build.py sign" in line)
+    verify = next(i for i, line in enumerate(lines) if line.startswith("codesign --verify"))
+    assert build < sign < verify
+    assert lines[sign].endswith("packaging/build.py sign --app dist/lfmdesk.app")
+    assert not any("--deep" in line for line in lines if line.startswith("codesign --force"))
     assert "ln -s /Applications build/dmg/Applications" in lines
     dmg = next(line for line in lines if line.startswith("hdiutil create"))
     assert dmg.endswith(f"dist/lfmdesk-{lfmdesk.__version__}-arm64.dmg")
@@ -246,7 +246,7 @@ def test_macos_dry_run_notarizes_and_staples_with_a_keychain_profile() -> None:
     assert submit in lines
     assert f"xcrun stapler staple {dmg}" in lines
     assert lines.index(submit) < lines.index(f"xcrun stapler staple {dmg}")
-    assert any(f"--timestamp --sign '{DEV_ID}' dist/lfmdesk.app" in line for line in lines)
+    assert f"codesign --force --timestamp --sign '{DEV_ID}' {dmg}" in lines
 
 
 def test_macos_dry_run_with_apple_id_hides_the_password() -> None:
@@ -295,6 +295,85 @@ def test_the_mac_app_is_not_built_on_linux_for_real() -> None:
     assert result.stdout == ""
 
 
+# A PyInstaller-shaped .app: the bundled Python, dylibs, extensions, a Qt framework with a
+# helper inside, data files, and Resources linked into Frameworks as PyInstaller does.
+MACH_O = bytes.fromhex("cffaedfe") + bytes(60)  # a 64-bit little-endian (arm64) header
+BUNDLE_FILES = {
+    "Contents/MacOS/lfmdesk": MACH_O,
+    "Contents/Info.plist": b"<plist/>",
+    "Contents/Frameworks/Python": MACH_O,
+    "Contents/Frameworks/libssl.3.dylib": MACH_O,
+    "Contents/Frameworks/mlx/core.cpython-311-darwin.so": MACH_O,
+    "Contents/Frameworks/mlx/lib/libmlx.dylib": MACH_O,
+    "Contents/Frameworks/mlx/lib/mlx.metallib": b"MTLB" + bytes(60),
+    "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/Versions/A/QtCore": MACH_O,
+    "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/Versions/A/Helpers/qt_helper": MACH_O,
+    "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/Versions/A/Resources/Info.plist": b"x",
+    "Contents/Frameworks/PySide6/Qt/plugins/platforms/libqcocoa.dylib": MACH_O,
+    "Contents/Frameworks/lfmdesk/gui/lfmdesk.svg": b"<svg/>",
+    "Contents/Resources/lfmdesk.icns": b"icns",
+}
+BUNDLE_LINKS = {
+    "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/Versions/Current": "A",
+    "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/QtCore": "Versions/Current/QtCore",
+    "Contents/Resources/mlx": "../Frameworks/mlx",
+    "Contents/Resources/libssl.3.dylib": "../Frameworks/libssl.3.dylib",
+}
+
+
+@pytest.fixture
+def fake_app(tmp_path: Path) -> Path:
+    app = tmp_path / "dist" / "lfmdesk.app"
+    for name, data in BUNDLE_FILES.items():
+        (app / name).parent.mkdir(parents=True, exist_ok=True)
+        (app / name).write_bytes(data)
+    for name, target in BUNDLE_LINKS.items():
+        (app / name).symlink_to(target)
+    return app
+
+
+def _signed(line: str) -> str:
+    return line.rsplit(" ", 1)[-1]
+
+
+def test_sign_signs_nested_code_first_and_entitles_only_the_app(fake_app: Path) -> None:
+    lines = _lines(_build("sign", "--dry-run", "--platform", "macos", "--app", str(fake_app)))
+    assert all(line.startswith("codesign --force --options runtime ") for line in lines)
+    assert not any("--deep" in line for line in lines)
+    signed = [Path(_signed(line)).relative_to(fake_app).as_posix() for line in lines]
+    # Every nested Mach-O file once (links and data never; a bundle's own binary is signed
+    # with its bundle), deepest first; then the framework, after everything in it; the app last.
+    assert sorted(signed[:6]) == [
+        "Contents/Frameworks/PySide6/Qt/lib/QtCore.framework/Versions/A/Helpers/qt_helper",
+        "Contents/Frameworks/PySide6/Qt/plugins/platforms/libqcocoa.dylib",
+        "Contents/Frameworks/Python",
+        "Contents/Frameworks/libssl.3.dylib",
+        "Contents/Frameworks/mlx/core.cpython-311-darwin.so",
+        "Contents/Frameworks/mlx/lib/libmlx.dylib",
+    ]
+    assert signed[0].endswith("Helpers/qt_helper")  # the deepest
+    assert signed[6:] == ["Contents/Frameworks/PySide6/Qt/lib/QtCore.framework", "."]
+    # The hardened-runtime exceptions go on the app (its main executable) and nowhere else.
+    entitled = [line for line in lines if "--entitlements packaging/entitlements.plist" in line]
+    assert entitled == [lines[-1]]
+    assert lines[-1].endswith(f"--sign - {fake_app}")
+    assert not any("--timestamp" in line for line in lines)  # ad hoc: no timestamp
+
+
+def test_sign_with_a_developer_id_timestamps_every_signature(fake_app: Path) -> None:
+    args = ("sign", "--dry-run", "--platform", "macos", "--app", str(fake_app))
+    lines = _lines(_build(*args, LFMDESK_CODESIGN_IDENTITY=DEV_ID))
+    assert len(lines) == 8
+    assert all(f"--timestamp --sign '{DEV_ID}' " in line for line in lines)
+
+
+def test_sign_without_a_built_app_is_a_one_line_error(tmp_path: Path) -> None:
+    result = _build("sign", "--dry-run", "--platform", "macos", "--app", str(tmp_path / "x.app"))
+    assert result.returncode == 2 and result.stdout == ""
+    (line,) = result.stderr.strip().splitlines()
+    assert "run build.py first" in line
+
+
 def test_linux_dry_run_builds_one_folder_and_optionally_a_tarball() -> None:
     lines = _lines(_build("--dry-run", "--platform", "linux", "--tarball"))
     assert len(lines) == 2
@@ -307,3 +386,13 @@ def test_self_test_dry_run_starts_the_bundle_with_self_test() -> None:
     lines = _lines(_build("self-test", "--dry-run", "--platform", "macos"))
     assert lines[0].startswith("dist/lfmdesk.app/Contents/MacOS/lfmdesk --model ")
     assert lines[0].endswith(" --self-test")
+
+
+def test_readme_gatekeeper_advice_works_since_macos_15() -> None:
+    # macOS 15 dropped Control-click ▸ Open for unnotarized apps: Open Anyway is the way.
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme.split("## Install on a Mac", 1)[1].split("\n## ", 1)[0]
+    assert "Privacy & Security" in install and "**Open Anyway**" in install
+    for advice in (install, readme.split("## Troubleshooting", 1)[1]):
+        assert "Control-click the app ▸ **Open**" not in advice
+        assert "build: Control-click ▸ Open," not in advice

@@ -1,7 +1,8 @@
 """The engine: LFM2-VL answering in this process, over mlx-vlm.
 
 Owns loading a model folder (``_engine``), the BLAS/backend choice made before MLX is imported
-(``_backend``), prompt rendering (``_prompt``), the prefix-cache session (``_session``), the
+(``_backend``), prompt rendering (``_prompt``), prompt text to token ids with only the
+template's markup special (``_tokens``), the prefix-cache session (``_session``), the
 vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``) and the chat
 request/event types every caller speaks (``_chat``).
 

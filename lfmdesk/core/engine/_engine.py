@@ -22,7 +22,9 @@ from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, N
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
+from lfmdesk.core.engine._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
+from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._store import verify_model_dir
 
 __all__ = ["Engine", "ModelInfo"]
@@ -94,6 +96,7 @@ class Engine:
         self._vision = VisionFeatureCache(vision_cache_images)
         self._prefix = PrefixState()
         self._bos_added_by_tokenizer = False
+        self._tokens: PromptTokens | None = None
 
     @property
     def info(self) -> ModelInfo | None:
@@ -166,18 +169,19 @@ class Engine:
             raise EngineError("an Engine must be used from the thread that loaded it (MLX)")
 
     def render_prompt(self, request: ChatRequest) -> str:
-        """The exact prompt text the model gets (before image-token expansion)."""
+        """The exact prompt text the model gets, BOS included (before image-token expansion)."""
         self._require_owner()
-        return self._render(request).text
+        return self._prompt_tokens().shown(self._render(request).text)
+
+    def _prompt_tokens(self) -> PromptTokens:
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        if self._tokens is None or self._tokens.tokenizer is not tok:  # built once per model
+            self._tokens = PromptTokens(tok, add_bos=self._bos_added_by_tokenizer)
+        return self._tokens
 
     def _render(self, request: ChatRequest) -> PromptParts:
-        parts = render_prompt(self._processor, request)
-        tok = getattr(self._processor, "tokenizer", self._processor)
-        bos = getattr(tok, "bos_token", None)
-        # The template writes BOS and the tokenizer adds one too: keep exactly one.
-        if self._bos_added_by_tokenizer and bos and parts.text.startswith(bos):
-            parts.text = parts.text[len(bos) :]
-        return parts
+        """The marked prompt text (see ``_tokens``): only the template's markup is special."""
+        return render_prompt(self._processor, request, self._prompt_tokens())
 
     def stream_chat(
         self, request: ChatRequest, *, cancel: threading.Event | None = None
@@ -215,12 +219,11 @@ class Engine:
         return tuple(image_cache_key(i.content_hash, request.vision.key()) for i in request.images)
 
     def _plan(self, request: ChatRequest, prompt: str) -> _Plan:
-        """Model inputs for ``prompt``: only the new tokens when the KV cache can be reused."""
+        """Model inputs for the marked ``prompt``: only new tokens when the cache can be reused."""
         keys = self._image_keys(request)
         suffix = self._prefix.continuation(prompt, keys)
         if suffix is not None and self._model.config.image_token_index is not None:
-            tok = getattr(self._processor, "tokenizer", self._processor)
-            new_ids = list(tok(suffix, add_special_tokens=False)["input_ids"])
+            new_ids = self._prompt_tokens().encode(suffix, first=False)
             full = self._prefix.seen_ids + new_ids
             held = len(self._prefix.ids)
             if held < len(full):
@@ -229,35 +232,51 @@ class Engine:
         return self._plan_fresh(request, prompt, keys)
 
     def _plan_fresh(self, request: ChatRequest, prompt: str, keys: tuple[str, ...]) -> _Plan:
-        from mlx_vlm.utils import prepare_inputs
-
+        ids = self._prompt_tokens().encode(prompt)
         images = request.images
+        if not images:
+            return _Plan(ids, ids, {}, None, 0, 0.0)
         plans = [plan_tiles(img.width, img.height, request.vision) for img in images]
         for plan in plans:
             plan.check()  # settings mlx-vlm cannot run for this size raise a SettingsError
         apply_vision_settings(self._processor.image_processor, request.vision, plans=plans)
+        expansions, inputs = self._expand_images(images)
+        if sum(len(plan.views) for plan in plans) != inputs["pixel_values"].shape[0]:
+            raise EngineError("tiling plan and processor disagree for this image size")
+        full = splice_images(ids, self._model.config.image_token_index, expansions)
+        tic = time.perf_counter()
+        views = [len(plan.views) for plan in plans]
+        encoded = self._vision.encode(self._model, list(keys), views, inputs)
+        inputs["cached_image_features"] = encoded.features
+        vision_s = time.perf_counter() - tic if encoded.encoded_views else 0.0
+        return _Plan(full, full, inputs, None, encoded.hits, vision_s)
+
+    def _expand_images(self, images: tuple[LoadedImage, ...]) -> tuple[list[list[int]], Any]:
+        """Each image's token ids and the pixel inputs, from mlx-vlm's own processor.
+
+        The processor sees a text of image placeholders only, never message text: it expands
+        each into the image's markers and ``<image>`` tokens, exactly as for a whole prompt.
+        """
+        from mlx_vlm.utils import prepare_inputs
+
+        placeholder = str(getattr(self._processor, "image_token", "<image>"))
         inputs = dict(
             prepare_inputs(
                 self._processor,
-                images=[img.image for img in images] or None,
-                prompts=prompt,
+                images=[img.image for img in images],
+                prompts=placeholder * len(images),
                 image_token_index=self._model.config.image_token_index,
-                add_special_tokens=True,
+                add_special_tokens=False,
             )
         )
-        full = [int(t) for t in inputs.pop("input_ids")[0].tolist()]
+        ids = [int(t) for t in inputs.pop("input_ids")[0].tolist()]
         inputs.pop("attention_mask", None)
-        hits, vision_s = 0, 0.0
-        if images:
-            views = [len(plan.views) for plan in plans]
-            if sum(views) != inputs["pixel_values"].shape[0]:
-                raise EngineError("tiling plan and processor disagree for this image size")
-            tic = time.perf_counter()
-            encoded = self._vision.encode(self._model, list(keys), views, inputs)
-            inputs["cached_image_features"] = encoded.features
-            hits = encoded.hits
-            vision_s = time.perf_counter() - tic if encoded.encoded_views else 0.0
-        return _Plan(full, full, inputs, None, hits, vision_s)
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        end = tok.convert_tokens_to_ids(getattr(self._processor, "image_end_token", ""))
+        expansions = split_after(ids, end) if len(images) > 1 else [ids]
+        if len(expansions) != len(images):
+            raise EngineError("the processor's image tokens do not split into one run per image")
+        return expansions, inputs
 
     def _generate(self, request: ChatRequest, prompt: str, started: float) -> Iterator[ChatEvent]:
         import mlx.core as mx
@@ -310,7 +329,8 @@ class Engine:
             self._forget_prefix()
         else:
             answer_ids = tokens + ([eos] if eos is not None else [])
-            seen_text = prompt + "".join(texts) + (self._end_text() if eos is not None else "")
+            answer = self._prompt_tokens().defuse_answer("".join(texts))
+            seen_text = prompt + answer + (self._end_text() if eos is not None else "")
             self._prefix.remember(
                 cache, plan.full + answer_ids, seen_text, self._image_keys(request)
             )

@@ -1,14 +1,19 @@
-"""Turning a conversation into the prompt text, with the checkpoint's own chat template."""
+"""Turning a conversation into the prompt text, with the checkpoint's own chat template.
+
+Every text the template is given (messages, tool specs) is defused first (``_tokens``), so
+the rendered text is *marked*: the special tokens left in it are the template's own. Turn it
+into ids with :meth:`PromptTokens.encode`, into readable text with :meth:`PromptTokens.shown`.
+"""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lfmdesk.core._errors import EngineError
 from lfmdesk.core.answers._tools import TOOL_RESPONSE_START, tool_response_text, tools_system_prompt
 from lfmdesk.core.engine._chat import ChatRequest, Message
+from lfmdesk.core.engine._tokens import PromptTokens
 
 __all__ = ["TOOLS_OFF_WITH_IMAGES", "PromptParts", "render_prompt"]
 
@@ -19,7 +24,7 @@ TOOLS_OFF_WITH_IMAGES = (
 
 
 class PromptParts:
-    """The rendered prompt, plus what rendering decided (tools dropped, fallbacks used)."""
+    """The rendered prompt (marked text), plus what rendering decided (tools dropped…)."""
 
     def __init__(self, text: str, tools_used: bool, notices: tuple[str, ...]) -> None:
         self.text = text
@@ -36,8 +41,12 @@ def _template_owner(processor: Any) -> tuple[Any, str]:
     raise EngineError("this model has no chat template (chat_template.jinja is missing)")
 
 
-def _content(message: Message, wrap_tool: bool) -> str | list[dict[str, str]]:
-    text = message.text
+def _content(message: Message, wrap_tool: bool, tokens: PromptTokens) -> str | list[dict[str, str]]:
+    # Only the template's own markup may be special: message text is defused.
+    if message.role == "assistant":
+        text = tokens.defuse_answer(message.text)
+    else:
+        text = tokens.defuse(message.text)
     if message.role == "tool" and wrap_tool:
         text = tool_response_text(text)
     if not message.images:
@@ -58,25 +67,27 @@ def _with_tools_in_system(
     return [{"role": "system", "content": tools_system_prompt(tools, system)}, *messages]
 
 
-def render_prompt(processor: Any, request: ChatRequest) -> PromptParts:
+def render_prompt(processor: Any, request: ChatRequest, tokens: PromptTokens) -> PromptParts:
     """Render ``request`` with the checkpoint's chat template, generation prompt included.
 
-    With any image in the conversation, tools are dropped and a notice says why.
+    The text comes back marked (see the module docstring): message text and tool specs are
+    defused with ``tokens`` before the template sees them. With any image in the
+    conversation, tools are dropped and a notice says why.
     """
     renderer, template = _template_owner(processor)
     notices: list[str] = []
-    tools = list(request.tools)
+    tools = [tokens.defuse_json(t) for t in request.tools]  # plain dicts and lists too
     if tools and request.images:
         notices.append(TOOLS_OFF_WITH_IMAGES)
         tools = []
     template_wraps_tools = TOOL_RESPONSE_START in template
     messages: list[dict[str, Any]] = [
-        {"role": m.role, "content": _content(m, wrap_tool=not template_wraps_tools)}
+        {"role": m.role, "content": _content(m, not template_wraps_tools, tokens)}
         for m in request.messages
     ]
     kwargs: dict[str, Any] = {}
     if tools and "tool_list_start" in template:
-        kwargs["tools"] = [json.loads(json.dumps(t)) for t in tools]
+        kwargs["tools"] = tools
     elif tools:
         messages = _with_tools_in_system(messages, tools)
     try:

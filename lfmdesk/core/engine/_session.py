@@ -5,9 +5,11 @@ longest common prefix. That cannot work well for LFM2-VL: its convolution layers
 that cannot be trimmed (any divergence forces a full re-prefill), a re-tokenized answer often
 differs from the tokens the model actually produced, and every image token has the same id,
 so a replaced image would match a stale prefix. So we keep the conversation at the token
-level: the ids the model saw (prompt + its own answer) and the text they stand for. A follow-up
-whose rendered prompt extends that text reuses the cache and feeds only the new tokens; any
-other change (edited history, other images, other tiling) starts from a fresh cache.
+level: the ids the model saw (prompt + its own answer) and the text they stand for (marked
+text, see ``_tokens``: message text in it is defused, so the new tail is tokenized with only the
+template's markup special). A follow-up whose rendered prompt extends that text reuses the
+cache and feeds only the new tokens; any other change (edited history, other images, other
+tiling) starts from a fresh cache.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ class PrefixState:
     Attributes:
         cache: the mlx-vlm prompt cache, or None.
         ids: token ids fed into the cache, in order (prompt then answer).
-        seen_text: the rendered text those ids stand for (prompt + answer [+ end token]).
+        seen_text: the marked text those ids stand for (prompt + answer [+ end token]).
         seen_ids: prompt ids + every generated id (the cache may lack the very last one).
         image_keys: cache keys of the images inside the cached prompt, in order.
     """
