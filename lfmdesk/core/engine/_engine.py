@@ -21,6 +21,7 @@ from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
+from lfmdesk.core.engine._template import install_template_limits
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
 from lfmdesk.core.models._store import verify_model_dir
@@ -108,6 +109,7 @@ class Engine:
         started = time.perf_counter()
         backend = backend_info()
         warn_once_if_slow()
+        install_template_limits()  # the checkpoint's chat template is data: size and time caps
         try:
             from mlx_vlm import load as vlm_load
 
