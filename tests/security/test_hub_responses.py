@@ -22,6 +22,12 @@ from lfmdesk.core.testing import FakeHub
 REPO = "LiquidAI/LFM2.5-VL-450M-MLX-8bit"
 
 
+@pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """Where a payload writes if it runs; the tests assert it never appears."""
+    return tmp_path / "PWNED"
+
+
 @pytest.fixture(autouse=True)
 def _online(monkeypatch: pytest.MonkeyPatch) -> None:
     # The fake hub is local: whatever the environment says, these tests may use the network API.

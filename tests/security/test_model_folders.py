@@ -96,6 +96,12 @@ def hostile_folder(src: Path, root: Path, attack: str, marker: Path) -> Path:
 
 
 @pytest.fixture
+def marker(tmp_path: Path) -> Path:
+    """Where a payload writes if it runs; the tests assert it never appears."""
+    return tmp_path / "PWNED"
+
+
+@pytest.fixture
 def photo(tmp_path: Path) -> Path:
     path = tmp_path / "photo.png"
     Image.new("RGB", (64, 48), (200, 30, 30)).save(path)
