@@ -333,3 +333,14 @@ def test_weights_that_are_a_device_are_refused(
     with pytest.raises(ModelInvalidError) as err:
         finishes_within(10, lambda: verify_model_dir(folder))
     assert "model.safetensors" in one_line(str(err.value))
+
+
+def test_a_first_generation_repo_with_only_auto_map_loads_without_a_warning(
+    fixture_models: dict[str, Path], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Every LFM2-VL v1 repo names its remote code in auto_map; with no code beside it, nothing
+    # is being ignored that exists, so there is nothing to warn about.
+    with caplog.at_level(logging.WARNING, logger="lfmdesk"):
+        info = Engine().load(fixture_models["v1"])
+    assert info.notices == ()
+    assert not [r for r in caplog.records if "ignored" in r.getMessage()]

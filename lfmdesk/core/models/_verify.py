@@ -83,8 +83,12 @@ class ModelFolder:
 
     @property
     def notice(self) -> str | None:
-        """One line saying what was ignored, or ``None``."""
-        if not self.ignored:
+        """One line saying what was ignored, or ``None``.
+
+        ``auto_map`` alone is not worth a word: Liquid AI's first-generation repos all carry
+        it, and without the code it names beside it there is nothing to run anyway.
+        """
+        if all(item.startswith("auto_map (") for item in self.ignored):
             return None
         names = [item for item in self.ignored if " (" not in item]
         for key in CODE_KEYS:
