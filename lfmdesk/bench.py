@@ -30,7 +30,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from lfmdesk.core import ChatRequest, Engine, Message, SamplingSettings, load_image
+from lfmdesk.core import (
+    ChatRequest,
+    Engine,
+    Message,
+    SamplingSettings,
+    load_image,
+    verify_model_dir,
+)
 
 PROMPT = "Describe this image in detail."
 FOLLOW_UP = "What colours do you see?"
@@ -86,14 +93,16 @@ def _force_tokens(processor: Any) -> None:
 def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     """Raw ``mlx_vlm.stream_generate`` on one image, then a follow-up turn."""
     import mlx.core as mx
-    from mlx_vlm import load, stream_generate
+    from mlx_vlm import stream_generate
     from mlx_vlm.prompt_utils import apply_chat_template
 
     from lfmdesk.core.engine._engine import _make_float32, _quantization_bits
+    from lfmdesk.core.engine._loader import load_lfm2_vl
 
     row = Row("raw mlx-vlm, engine's config" if float32 else "raw mlx-vlm, as shipped")
     tic = time.perf_counter()
-    model, processor = load(str(model_dir))
+    # mlx_vlm.load itself, on the staged folder: a benchmarked folder runs no code either.
+    model, processor = load_lfm2_vl(verify_model_dir(model_dir))
     if float32:
         _make_float32(model, quantized=_quantization_bits(model_dir) is not None)
     row.load_s = time.perf_counter() - tic
@@ -213,7 +222,6 @@ def _transformers_child(model_dir: str, image_path: str) -> None:
     import numpy as np
     import torch
     from mlx_vlm.models.lfm2_vl.processing_lfm2_vl import Lfm2VlProcessor
-    from PIL import Image
     from transformers import AutoModelForImageTextToText
 
     row = Row("transformers (torch, bf16)")
@@ -227,7 +235,7 @@ def _transformers_child(model_dir: str, image_path: str) -> None:
     text = processor.tokenizer.apply_chat_template(
         messages, add_generation_prompt=True, tokenize=False
     )
-    raw = processor(text=text, images=[Image.open(image_path).convert("RGB")])
+    raw = processor(text=text, images=[load_image(image_path).image])
     inputs = {
         k: torch.from_numpy(np.asarray(raw[k]))
         for k in (

@@ -61,7 +61,7 @@ def _online(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def expected_total(repo: Path) -> int:
-    return sum(f.stat().st_size for f in repo.iterdir() if f.suffix not in {".py", ".md"})
+    return sum(f.stat().st_size for f in repo.iterdir() if f.suffix != ".py")
 
 
 def resolve_gets(hub: FakeHub, name: str) -> list[str | None]:
@@ -98,9 +98,10 @@ def test_download_reports_progress_and_lands_a_verified_snapshot(
     assert done.repo_id == REPO and done.path.is_relative_to(cache)
     verify_model_dir(done.path)
     assert (done.path / WEIGHTS).read_bytes() == (hub_repo / WEIGHTS).read_bytes()
-    # Python files are never fetched, not even into blobs; neither is the model card.
-    assert not [p for p in cache.rglob("*") if p.suffix in {".py", ".md"}]
-    assert not [r for r in hub.requests if r.path.endswith((".py", ".md"))]
+    # Python files are never fetched, not even into blobs; the model card (licence) is.
+    assert not [p for p in cache.rglob("*") if p.suffix == ".py"]
+    assert not [r for r in hub.requests if r.path.endswith(".py")]
+    assert (done.path / "README.md").read_text() == "# model card\n"
     # It is a normal hub cache entry: found again without network, and listed.
     assert local_snapshot(REPO, cache_dir=cache) == done.path
     [cached] = list_cached(cache)

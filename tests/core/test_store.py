@@ -187,11 +187,6 @@ def _drop_shard(folder: Path) -> None:
     (folder / "model-00002-of-00003.safetensors").unlink()
 
 
-def _python(folder: Path) -> None:
-    (folder / "sub").mkdir()
-    (folder / "sub" / "modeling_lfm2_vl.py").write_text("import os\n")
-
-
 def _model_type(folder: Path) -> None:
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
 
@@ -226,7 +221,6 @@ def _header_only(folder: Path) -> None:
     [
         (_truncate, 1, "model.safetensors"),
         (_drop_shard, 3, "model-00002-of-00003.safetensors"),
-        (_python, 1, "modeling_lfm2_vl.py"),
         (_model_type, 1, "llama"),
         (_trust, 1, "trust_remote_code"),
         (_partial, 1, "still being downloaded"),
@@ -275,7 +269,7 @@ def test_ensure_model_uses_the_cache_without_network(tmp_path: Path) -> None:
 def test_ensure_model_passes_a_good_folder_and_refuses_a_bad_one(tmp_path: Path) -> None:
     folder = make_model_dir(tmp_path / "m")
     assert list(ensure_model(resolve_model(str(folder)))) == [DownloadDone(None, folder.resolve())]
-    _python(folder)
+    _truncate(folder)
     with pytest.raises(ModelInvalidError):
         list(ensure_model(resolve_model(str(folder))))
 

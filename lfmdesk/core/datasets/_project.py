@@ -31,7 +31,7 @@ from PIL import Image
 from lfmdesk.core._atomic import write_bytes_atomic, write_text_atomic
 from lfmdesk.core._errors import ImageError, InputError
 from lfmdesk.core.datasets._annotations import SCHEMA_VERSION, ImageAnnotation
-from lfmdesk.core.images._load import LoadedImage
+from lfmdesk.core.images._load import LoadedImage, open_image
 
 __all__ = ["IMAGE_SUFFIXES", "META_DIR", "Project", "oriented_size"]
 
@@ -50,7 +50,7 @@ def oriented_size(path: Path) -> tuple[int, int]:
     Reads only the header. Raises :class:`ImageError` when the file is not an image.
     """
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             width, height = im.size
             orientation = im.getexif().get(0x0112, 1)
     except (OSError, ValueError, Image.DecompressionBombError) as exc:

@@ -1,12 +1,14 @@
 """The engine: LFM2-VL answering in this process, over mlx-vlm.
 
-Owns loading a model folder (``_engine``), the BLAS/backend choice made before MLX is imported
-(``_backend``), prompt rendering (``_prompt``), prompt text to token ids with only the
-template's markup special (``_tokens``), the prefix-cache session (``_session``), the
+Owns loading a model folder (``_engine``; with mlx-vlm's built-in LFM2-VL classes only, from
+a staging folder that holds no code: ``_loader``), the BLAS/backend choice made before MLX is
+imported (``_backend``), prompt rendering (``_prompt``) under size and time limits
+(``_template``, ``_template_budget``), prompt text to token ids with only the template's markup
+special (``_tokens``), the prefix-cache session (``_session``), the
 vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``) and the chat
 request/event types every caller speaks (``_chat``).
 
 May import: ``models`` (to read a model folder), ``images``, ``answers``, and the top-level
-``_errors``/``_settings``/``_atomic``. Never ``chat``, ``datasets``, ``live`` or ``process``:
-they stand on the engine, not under it. MLX is imported here and nowhere above.
+``_errors``/``_settings``/``_atomic``/``_files``. Never ``chat``, ``datasets``, ``live`` or
+``process``: they stand on the engine, not under it. MLX is imported here and nowhere above.
 """

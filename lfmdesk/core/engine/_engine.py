@@ -16,9 +16,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError
+from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError, one_line
+from lfmdesk.core._files import read_regular
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
+from lfmdesk.core.engine._loader import load_lfm2_vl, say_ignored_once
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
@@ -26,6 +28,7 @@ from lfmdesk.core.engine._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
 from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._store import verify_model_dir
+from lfmdesk.core.models._verify import MAX_SUPPORT_BYTES
 
 __all__ = ["Engine", "ModelInfo"]
 
@@ -47,6 +50,7 @@ class ModelInfo:
         device: "gpu" or "cpu".
         blas: OpenBLAS preloaded for MLX on CPU, if any.
         load_seconds: wall time of the load.
+        notices: what lfmdesk ignored in the folder (code files, ``auto_map``), one line each.
     """
 
     path: Path
@@ -56,6 +60,7 @@ class ModelInfo:
     device: str
     blas: str | None
     load_seconds: float
+    notices: tuple[str, ...] = ()
 
 
 def _display_name(path: Path) -> str:
@@ -104,21 +109,28 @@ class Engine:
         return self._info
 
     def load(self, model_dir: str | Path) -> ModelInfo:
-        """Verify and load a model folder, freeing the previous model first."""
+        """Verify and load a model folder, freeing the previous model first.
+
+        Nothing in the folder is ever run: mlx-vlm's built-in LFM2-VL classes load it and the
+        chat template renders under size and time limits (see ``_loader`` and ``_template``).
+        What the folder holds that would pick code (``model_file``, ``auto_map``, ``*.py``) is
+        ignored and named once in a warning and in :attr:`ModelInfo.notices`.
+        """
         path = Path(model_dir).expanduser().resolve()
-        verify_model_dir(path)
+        folder = verify_model_dir(path)
         self.unload()
         started = time.perf_counter()
         backend = backend_info()
         warn_once_if_slow()
+        say_ignored_once(folder)
         try:
-            from mlx_vlm import load as vlm_load
-
-            model, processor = vlm_load(str(path))
+            model, processor = load_lfm2_vl(folder)
         except LfmdeskError:
             raise
         except Exception as exc:
-            raise ModelInvalidError(f"cannot load model from {path}: {exc}") from None
+            raise ModelInvalidError(
+                f"cannot load model from {path}: {one_line(str(exc), 300)}"
+            ) from None
         bits = _quantization_bits(path)
         use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
         if use_f32:
@@ -137,6 +149,7 @@ class Engine:
             device=backend.device,
             blas=backend.blas,
             load_seconds=time.perf_counter() - started,
+            notices=(folder.notice,) if folder.notice else (),
         )
         return self._info
 
@@ -370,8 +383,9 @@ class _Plan:
 def _quantization_bits(path: Path) -> int | None:
     # mlx-vlm's ModelConfig drops the "quantization" entry; the config file keeps it.
     try:
-        quant = json.loads((path / "config.json").read_text(encoding="utf-8")).get("quantization")
-    except (OSError, ValueError):
+        quant = json.loads(read_regular(path / "config.json", limit=MAX_SUPPORT_BYTES))
+        quant = quant.get("quantization") if isinstance(quant, dict) else None
+    except (OSError, ValueError, RecursionError):
         return None
     bits = quant.get("bits") if isinstance(quant, dict) else None
     return bits if isinstance(bits, int) else None

@@ -1,9 +1,14 @@
 """Loading user images safely into the exact RGB pixels the model and the display get.
 
 Everything a user can throw at :func:`load_image` (a missing file, a text file, a
-truncated JPEG, a 30000×30000 decompression bomb, a HEIC photo without pillow-heif)
+truncated JPEG, a 30000×30000 decompression bomb, a HEIC photo without pillow-heif, a FIFO)
 ends in one :class:`ImageError` with a one-line message naming the file; nothing
 else escapes for bad input.
+
+Pillow reads dozens of formats, some through other programs (EPS and PostScript start
+Ghostscript, whatever the file is called). Only the formats lfmdesk documents are ever
+opened (:data:`IMAGE_FORMATS`, via Pillow's ``formats=``), and only from regular files;
+:func:`open_image` is the one way into Pillow for every file lfmdesk reads.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import io
 import os
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import IO
@@ -23,10 +28,21 @@ import numpy as np
 from PIL import Image, ImageCms, ImageFile, ImageOps, UnidentifiedImageError
 
 from lfmdesk.core._errors import ImageError
+from lfmdesk.core._files import NotRegularFileError, open_regular
 
-__all__ = ["DEFAULT_MAX_PIXELS", "ImageError", "LoadedImage", "load_image"]
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "IMAGE_FORMATS",
+    "ImageError",
+    "LoadedImage",
+    "load_image",
+    "open_image",
+]
 
 DEFAULT_MAX_PIXELS = 64_000_000
+# The formats the README lists (MPO is how Pillow names many phone JPEGs; HEIF needs
+# pillow-heif). Never EPS/PS/PDF or anything else Pillow would hand to another program.
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "MPO", "WEBP", "GIF", "TIFF", "BMP", "HEIF")
 
 ImageSource = str | os.PathLike[str] | bytes | Image.Image
 
@@ -46,7 +62,6 @@ _FRAME_KINDS: dict[str, tuple[str, str]] = {
     "GIF": ("animated image", "frame"),
     "PNG": ("animated image", "frame"),
     "WEBP": ("animated image", "frame"),
-    "FLI": ("animated image", "frame"),
     "MPO": ("", ""),
 }
 
@@ -112,7 +127,7 @@ def _is_heif(head: bytes) -> bool:
     return not brands & _AVIF_BRANDS and bool(brands & _HEIF_BRANDS)
 
 
-def _open_stream(stream: IO[bytes], label: str) -> Image.Image:
+def _open_stream(stream: IO[bytes], label: str, formats: Collection[str]) -> Image.Image:
     head = stream.read(64)
     if not head:
         raise ImageError(f"{label}: the file is empty, not an image")
@@ -121,16 +136,32 @@ def _open_stream(stream: IO[bytes], label: str) -> Image.Image:
         raise ImageError(
             f"{label} is a HEIC/HEIF image; install HEIC support with `pip install pillow-heif`"
         )
+    Image.init()
+    # A name Pillow has not registered (HEIF without pillow-heif) would be a KeyError.
+    known = [name for name in formats if name in Image.OPEN]
     try:
-        return Image.open(stream)
+        return Image.open(stream, formats=known)
     except UnidentifiedImageError:
         raise ImageError(
             f"{label}: not an image lfmdesk can read (use PNG, JPEG, WebP, GIF, BMP, TIFF or HEIC)"
         ) from None
 
 
+def _open_file(source: str | os.PathLike[str], label: str) -> IO[bytes]:
+    try:
+        return open_regular(source)
+    except NotRegularFileError as exc:
+        raise ImageError(f"{label} is {exc.kind}, not an image file") from None
+    except FileNotFoundError:
+        raise ImageError(f"{label}: no such file") from None
+    except OSError as exc:
+        raise ImageError(f"cannot open {label}: {exc.strerror or exc}") from None
+
+
 @contextmanager
-def _opened(source: ImageSource, label: str) -> Iterator[Image.Image]:
+def _opened(
+    source: ImageSource, label: str, formats: Collection[str] = IMAGE_FORMATS
+) -> Iterator[Image.Image]:
     """Yield the (lazily decoded) Pillow image behind ``source``."""
     if isinstance(source, Image.Image):
         yield source
@@ -138,19 +169,31 @@ def _opened(source: ImageSource, label: str) -> Iterator[Image.Image]:
     if isinstance(source, (bytes, bytearray, memoryview)):
         if not len(source):
             raise ImageError(f"{label}: empty image data, not an image")
-        yield _open_stream(io.BytesIO(bytes(source)), label)
+        yield _open_stream(io.BytesIO(bytes(source)), label, formats)
         return
-    path = os.fsdecode(source)
-    if os.path.isdir(path):
-        raise ImageError(f"{label} is a folder, not an image file")
-    try:
-        stream = open(path, "rb")  # noqa: SIM115 - must stay open while Pillow decodes lazily
-    except FileNotFoundError:
-        raise ImageError(f"{label}: no such file") from None
-    except OSError as exc:
-        raise ImageError(f"cannot open {label}: {exc.strerror or exc}") from None
-    with stream:
-        yield _open_stream(stream, label)
+    with _open_file(source, label) as stream:  # stays open while Pillow decodes lazily
+        yield _open_stream(stream, label, formats)
+
+
+@contextmanager
+def open_image(
+    path: str | os.PathLike[str], *, formats: Collection[str] = IMAGE_FORMATS
+) -> Iterator[Image.Image]:
+    """Open an image file lazily with Pillow: a regular file in one of ``formats`` only.
+
+    Use it wherever lfmdesk reads a picture it did not make (headers for sizes, animation
+    frames); :func:`load_image` uses it too.
+
+    Args:
+        path: The file.
+        formats: Pillow format names to accept, a subset of :data:`IMAGE_FORMATS`.
+
+    Raises:
+        ImageError: missing, not a regular file (a FIFO, a device), empty, or not one of
+            ``formats``; one line naming the file.
+    """
+    with _opened(path, _label(path), formats) as image:
+        yield image
 
 
 @contextmanager

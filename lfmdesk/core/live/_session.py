@@ -23,13 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
-from PIL import Image, ImageSequence, UnidentifiedImageError
+from PIL import Image, ImageSequence
 
 from lfmdesk.core._errors import ImageError, InputError
 from lfmdesk.core._settings import LiveSettings, SamplingSettings
 from lfmdesk.core.datasets._project import IMAGE_SUFFIXES
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, TextDelta
-from lfmdesk.core.images._load import load_image
+from lfmdesk.core.images._load import load_image, open_image
 from lfmdesk.core.live._loop import (
     LatestSlot,
     LiveHud,
@@ -275,7 +275,7 @@ def _finished(
 
 
 def _gif_frames(path: Path) -> Iterator[tuple[Image.Image, float]]:
-    with Image.open(path) as image:
+    with open_image(path, formats=ANIMATION_FORMATS) as image:
         elapsed_ms = 0
         for frame in ImageSequence.Iterator(image):
             yield frame.convert("RGB"), elapsed_ms / 1000
@@ -315,10 +315,8 @@ def animation_frames(path: Path, *, fps: float = 2.0) -> Iterator[tuple[Image.Im
     if not path.exists():
         raise InputError(f"{path}: no such file or folder")
     try:
-        with Image.open(path) as image:
-            kind = image.format
-    except (OSError, UnidentifiedImageError):
-        kind = None
-    if kind not in ANIMATION_FORMATS:
-        raise InputError(f"{path}: {NOT_AN_ANIMATION}")
+        with open_image(path, formats=ANIMATION_FORMATS):
+            pass  # opening it is the check: a GIF, WebP or PNG that is a regular file
+    except ImageError:
+        raise InputError(f"{path}: {NOT_AN_ANIMATION}") from None
     return _gif_frames(path)

@@ -1,16 +1,19 @@
 """Downloading a model repo into the Hugging Face cache, with progress, cancel and resume.
 
-Files land in the standard cache (``models--org--name/blobs``, ``snapshots/<commit>``), shared
-with mlx-vlm and every other Hugging Face tool. Each file is fetched resumably by
-:mod:`lfmdesk.core.models._transfer`; once every blob is in place, ``snapshot_download`` links the
-snapshot and writes the refs and the tree listing, so the result is a cache entry like any
-other. Python files (and pickles) are never downloaded.
+Files land in the standard cache (``models--org--name/blobs``, ``snapshots/<commit>``,
+``refs/main``), shared with mlx-vlm and every other Hugging Face tool. Each file is fetched
+resumably and linked into the snapshot by :mod:`lfmdesk.core.models._transfer`; then
+``snapshot_download`` writes the tree listing, so the result is a cache entry like any other.
+Only the files a model needs are downloaded, never code or pickles; hub answers (commit ids,
+file names, ETags) are checked before they become paths.
 """
 
 from __future__ import annotations
 
+import glob
 import os
 import queue
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -22,8 +25,10 @@ from huggingface_hub import HfApi, constants, snapshot_download
 from huggingface_hub.utils import filter_repo_objects
 from huggingface_hub.utils import tqdm as hf_tqdm
 
+from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._errors import DownloadError
 from lfmdesk.core.models._transfer import HubErrors, Job, cancelled, fetch_file, not_cached_message
-from lfmdesk.core.models._verify import verify_model_dir
+from lfmdesk.core.models._verify import clean_relative_name, verify_model_dir
 
 __all__ = [
     "ALLOW_PATTERNS",
@@ -35,19 +40,32 @@ __all__ = [
     "not_cached_message",
 ]
 
-# What a model needs: configs, weights, chat template, tokenizer files.
+# What a model needs, by exact name or strict suffix, plus the small metadata files (model card
+# with the licence, .gitattributes) that make the snapshot complete for other Hugging Face tools
+# (`snapshot_download(..., local_files_only=True)`, `hf download` offline).
 ALLOW_PATTERNS: tuple[str, ...] = (
-    "*.json",
     "*.safetensors",
-    "*.jinja",
-    "*.txt",
-    "tokenizer*",
-    "*.model",
+    "model.safetensors.index.json",
+    "config.json",
+    "generation_config.json",
+    "*processor_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+    "chat_template.json",
+    "README.md",
+    "LICENSE",
+    "LICENSE.md",
+    "LICENSE.txt",
+    ".gitattributes",
 )
-# Never code, never pickles (they can run code when loaded).
+# Never code, never pickles (they can run code when loaded), whatever the names above match.
 IGNORE_PATTERNS: tuple[str, ...] = (
-    "*.py", "*.pyc", "*.pkl", "*.pickle", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack",
+    "*.py", "*.pyc", "*.pyo", "*.pyd", "*.so", "*.so.*", "*.dylib", "*.dll", "*.exe",
+    "*.pkl", "*.pickle", "*.bin", "*.pt", "*.pth", "*.ckpt", "*.h5", "*.msgpack", "*.npy", "*.npz",
 )  # fmt: skip
+_COMMIT = re.compile(r"[0-9a-f]{40}")
 
 _EMIT_EVERY_S = 0.1
 _CANCEL_GRACE_S = 1.0
@@ -123,11 +141,22 @@ def _list_files(job: Job) -> tuple[str, list[tuple[str, int]]]:
             timeout=constants.HF_HUB_ETAG_TIMEOUT,
         )
     sizes = {s.rfilename: int(s.size or 0) for s in (info.siblings or [])}
-    names = filter_repo_objects(
-        items=list(sizes),
-        allow_patterns=list(ALLOW_PATTERNS),
-        ignore_patterns=list(IGNORE_PATTERNS),
+    names = list(
+        filter_repo_objects(
+            items=list(sizes),
+            allow_patterns=list(ALLOW_PATTERNS),
+            ignore_patterns=list(IGNORE_PATTERNS),
+        )
     )
+    # The listing is untrusted: the commit and every name become paths in the cache.
+    if not _COMMIT.fullmatch(str(info.sha)):
+        raise DownloadError(f"the hub sent an invalid commit id for {job.repo_id}; not downloading")
+    unsafe = next((n for n in names if not clean_relative_name(n)), None)
+    if unsafe is not None:
+        raise DownloadError(
+            f"the hub listed a file of {job.repo_id} with an unsafe name ({unsafe[:80]!r}); "
+            "not downloading"
+        )
     # Small files (config.json first) before the weights, so a folder is inspectable early.
     return str(info.sha), sorted(((n, sizes[n]) for n in names), key=lambda f: (f[1], f[0]))
 
@@ -150,16 +179,18 @@ def _run(
             raise cancelled(job)
         fetch_file(job, commit, name, size, progress, stopped)
     with HubErrors(job, listing=False):
-        # Every blob is present: this links the snapshot, writes refs/<revision> and the tree cache.
+        # Every file is linked into the snapshot. This only writes the tree listing other tools
+        # check a snapshot against: asked for the commit id and the exact names, it finds every
+        # file in place and asks the hub nothing about them (it would not check the answers).
         folder = snapshot_download(
             job.repo_id,
-            revision=job.revision,
+            revision=commit,
             cache_dir=job.cache,
             endpoint=job.endpoint,
-            allow_patterns=list(ALLOW_PATTERNS),
-            ignore_patterns=list(IGNORE_PATTERNS),
+            allow_patterns=[glob.escape(name) for name, _ in files],
             tqdm_class=_QuietTqdm,
         )
+        write_text_atomic(job.storage / "refs" / (job.revision or "main"), commit)
     path = Path(folder)
     verify_model_dir(path)
     return DownloadDone(job.repo_id, path)

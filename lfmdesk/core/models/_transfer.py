@@ -5,7 +5,8 @@ cancelled 500 MB download would start again from zero. lfmdesk streams each file
 ``blobs/<etag>.incomplete`` (the name older huggingface_hub versions used for the same purpose)
 and asks for the rest with an HTTP ``Range`` next time; the finished file is checked against its
 sha256 (when the etag is one) and renamed to ``blobs/<etag>``, where huggingface_hub finds it.
-The same lock file as huggingface_hub's keeps two processes from writing one blob.
+The same lock file as huggingface_hub's keeps two processes from writing one blob. The ETag
+becomes that file name, so it must be plain hex: a hostile hub cannot name ``../`` anything.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ __all__ = ["FileReport", "HubErrors", "Job", "cancelled", "fetch_file", "not_cac
 
 _MAX_RETRIES = 5  # consecutive failures without a single new byte
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+_BLOB_NAME = re.compile(r"[0-9a-f]{32,128}")  # git blob ids (40) and LFS sha256s (64)
 
 
 @dataclass(frozen=True)
@@ -189,7 +191,7 @@ def _detail(err: BaseException) -> str:
 def fetch_file(
     job: Job, commit: str, name: str, size: int, progress: FileReport, stopped: Callable[[], bool]
 ) -> None:
-    """Make sure ``blobs/<etag>`` of one repo file is complete, resuming a partial one.
+    """Make sure ``snapshots/<commit>/<name>`` links a complete ``blobs/<etag>``, resuming.
 
     Args:
         job: The download.
@@ -212,6 +214,11 @@ def fetch_file(
         raise DownloadError(
             f"the hub sent no file version for {job.repo_id}/{name}; try again later"
         )
+    if not _BLOB_NAME.fullmatch(meta.etag):  # it becomes a file name in the cache
+        raise DownloadError(
+            f"the hub sent an invalid file version for {job.repo_id}/{name} "
+            f"({meta.etag[:80]!r}); not downloading"
+        )
     blob = job.storage / "blobs" / meta.etag
     expected = meta.size if meta.size is not None else size
     if urlparse(meta.location).netloc != urlparse(url).netloc:
@@ -227,7 +234,21 @@ def fetch_file(
             _stream_with_retries(job, meta.location, partial, expected, headers, progress, stopped)
             _check_digest(job, partial, meta.etag, name, stopped)
             os.replace(partial, blob)
+        _link(job.storage / "snapshots" / commit / name, blob)
     progress.finish_file(name, expected)
+
+
+def _link(pointer: Path, blob: Path) -> None:
+    """Point ``pointer`` at ``blob`` with a relative link, as huggingface_hub lays out a snapshot.
+
+    lfmdesk links the snapshot itself so that huggingface_hub never asks the hub for a file's
+    ETag again (it would build a blob path from the answer without checking it).
+    """
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    staged = pointer.with_name(f".{pointer.name}.{os.getpid()}.link")
+    staged.unlink(missing_ok=True)
+    os.symlink(os.path.relpath(blob, pointer.parent), staged)
+    os.replace(staged, pointer)
 
 
 def _stream_with_retries(

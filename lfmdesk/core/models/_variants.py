@@ -1,6 +1,18 @@
 """The model variants lfmdesk knows by a short key ("8bit", "1.6b-4bit", ...).
 
-One row per downloadable MLX repo. ``size_bytes`` is an *estimate for display* ("will download
+One row per downloadable MLX repo, and only for repos that exist on the hub:
+
+* LFM2.5-VL-450M: Liquid AI's own MLX builds, ``LiquidAI/LFM2.5-VL-450M-MLX-{4,5,6,8bit,bf16}``.
+* LFM2.5-VL-1.6B: Liquid AI publishes no MLX build; the public ones are mlx-community's
+  ``mlx-community/LFM2.5-VL-1.6B-{4bit,6bit,8bit,bf16}`` (no 5-bit). Their chat template is
+  reported to lack LFM2.5's tool-list macro; lfmdesk then writes the tool list into the system
+  turn itself, exactly as LFM2.5's template does (``core/engine/_prompt``), so tools still work.
+* LFM2-VL (first generation): mlx-community's 8-bit conversions.
+* LFM2.5-VL-3B (``LiquidAI/LFM2.5-VL-3B-MLX-*``) is left out on purpose: lfmdesk offers only
+  models that load with mlx-vlm's built-in LFM2-VL classes and no ``trust_remote_code``, and
+  that could not be checked for 3B without the weights (no network where this table was made).
+
+ ``size_bytes`` is an *estimate for display* ("will download
 about 570 MB"), computed below from parameter counts, not measured from the hub:
 
 * MLX conversions (``mlx_vlm.convert -q``) quantize the language model only; the vision tower and
@@ -84,27 +96,33 @@ def _liquid(family: str, key_prefix: str, bits: int | None) -> Variant:
     )
 
 
-def _community(family: str, key: str) -> Variant:
-    # First-generation LFM2-VL MLX weights are conversions published by mlx-community,
-    # not by Liquid AI; the description says so.
+def _community(family: str, key_prefix: str, bits: int | None, *, first_gen: bool) -> Variant:
+    # Conversions published by mlx-community, not by Liquid AI; the description says so.
+    suffix = _bits_suffix(bits)
+    generation = " (first generation)" if first_gen else ""
     return Variant(
-        key=key,
-        repo_id=f"mlx-community/{family}-8bit",
+        key=f"{key_prefix}{suffix}",
+        repo_id=f"mlx-community/{family}-{suffix}",
         family=family,
-        bits=8,
-        size_bytes=_estimate_size(family, 8),
-        description=f"{family} (first generation), 8-bit, community conversion by mlx-community",
+        bits=bits,
+        size_bytes=_estimate_size(family, bits),
+        description=f"{family}{generation}, {_PRECISION_TEXT[bits]} "
+        "(community conversion by mlx-community)",
     )
 
 
 _ALL_BITS: tuple[int | None, ...] = (4, 5, 6, 8, None)
+_COMMUNITY_1_6B_BITS: tuple[int | None, ...] = (4, 6, 8, None)  # mlx-community has no 5-bit
 
 VARIANTS: tuple[Variant, ...] = (
     *(_liquid("LFM2.5-VL-450M", "", bits) for bits in _ALL_BITS),
-    *(_liquid("LFM2.5-VL-1.6B", "1.6b-", bits) for bits in _ALL_BITS),
-    _community("LFM2-VL-450M", "v1-450m-8bit"),
-    _community("LFM2-VL-1.6B", "v1-1.6b-8bit"),
-    _community("LFM2-VL-3B", "v1-3b-8bit"),
+    *(
+        _community("LFM2.5-VL-1.6B", "1.6b-", bits, first_gen=False)
+        for bits in _COMMUNITY_1_6B_BITS
+    ),
+    _community("LFM2-VL-450M", "v1-450m-", 8, first_gen=True),
+    _community("LFM2-VL-1.6B", "v1-1.6b-", 8, first_gen=True),
+    _community("LFM2-VL-3B", "v1-3b-", 8, first_gen=True),
 )
 
 DEFAULT_VARIANT_KEY = "8bit"

@@ -11,7 +11,8 @@ network. It implements what huggingface_hub 2.x calls to download a model:
   ``X-Linked-Etag``/``X-Linked-Size`` (for LFS files) and HTTP ``Range`` support.
 
 Faults to inject: a delay per chunk (to cancel mid-file), a connection cut after N bytes, 404s
-for unknown repos. Every request is recorded (method, path, ``Range`` header).
+for unknown repos, and the answers of a hostile hub (an ETag, a file name or a commit id that
+would be a path outside the cache). Every request is recorded (method, path, ``Range`` header).
 
     with FakeHub({"LiquidAI/LFM2.5-VL-450M-MLX-8bit": folder}) as hub:
         download("LiquidAI/LFM2.5-VL-450M-MLX-8bit", endpoint=hub.endpoint, cache_dir=tmp)
@@ -117,6 +118,9 @@ class FakeHub:
         self.chunk_size = max(1, chunk_size)
         self.chunk_delay = chunk_delay
         self._cuts: dict[str, list[int]] = {}
+        self._etags: dict[str, str] = {}
+        self._listed_as: dict[str, str] = {}
+        self._commit: str | None = None
         self._log: collections.deque[RequestRecord] = collections.deque(maxlen=max_log)
         self._lock = threading.Lock()
         self._closing = threading.Event()
@@ -179,6 +183,23 @@ class FakeHub:
         with self._lock:
             self._cuts.setdefault(filename, []).extend([n_bytes] * times)
 
+    # -- hostile answers ----------------------------------------------------------------------
+
+    def send_etag(self, filename: str, etag: str) -> None:
+        """Answer with ``etag`` as the ETag of ``filename`` (``X-Linked-Etag`` too)."""
+        with self._lock:
+            self._etags[filename] = etag
+
+    def list_as(self, filename: str, listed: str) -> None:
+        """List ``filename`` under the name ``listed`` (and serve it under that name)."""
+        with self._lock:
+            self._listed_as[filename] = listed
+
+    def report_commit(self, sha: str) -> None:
+        """Report ``sha`` as the commit of every repo (files are still served for the real one)."""
+        with self._lock:
+            self._commit = sha
+
     def clear_requests(self) -> None:
         """Forget the requests recorded so far."""
         with self._lock:
@@ -189,6 +210,18 @@ class FakeHub:
     def _record(self, method: str, path: str, range_header: str | None) -> None:
         with self._lock:
             self._log.append(RequestRecord(method, path, range_header))
+
+    def _listed(self, f: _File) -> str:
+        with self._lock:
+            return self._listed_as.get(f.name, f.name)
+
+    def _etag(self, f: _File, real: str) -> str:
+        with self._lock:
+            return self._etags.get(f.name, real)
+
+    def _reported_commit(self, repo: _Repo) -> str:
+        with self._lock:
+            return self._commit or repo.commit
 
     def _take_cut(self, filename: str) -> int | None:
         with self._lock:
@@ -265,7 +298,7 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             self._error(404, "RepoNotFound", "Repository not found", body=body)
             return None
-        if revision not in ("main", repo.commit):
+        if revision not in ("main", repo.commit, self.hub._reported_commit(repo)):
             self._error(404, "RevisionNotFound", "Invalid rev id", body=body)
             return None
         return repo
@@ -275,14 +308,14 @@ class _Handler(BaseHTTPRequestHandler):
         if repo is None:
             return
         siblings = [
-            {"rfilename": f.name, **(self._blob_fields(f) if blobs else {})}
+            {"rfilename": self.hub._listed(f), **(self._blob_fields(f) if blobs else {})}
             for f in repo.files.values()
         ]
         info = {
             "_id": repo.commit[:24],
             "id": repo_id,
             "modelId": repo_id,
-            "sha": repo.commit,
+            "sha": self.hub._reported_commit(repo),
             "private": False,
             "gated": False,
             "disabled": False,
@@ -308,7 +341,7 @@ class _Handler(BaseHTTPRequestHandler):
                 "type": "file",
                 "oid": f.git_oid,
                 "size": f.size,
-                "path": f.name,
+                "path": self.hub._listed(f),
             }
             if f.lfs:
                 entry["lfs"] = {"oid": f.sha256, "size": f.size, "pointerSize": 134}
@@ -319,7 +352,8 @@ class _Handler(BaseHTTPRequestHandler):
         repo = self._repo(repo_id, revision, body=body)
         if repo is None:
             return
-        f = repo.files.get(filename)
+        listed = {self.hub._listed(f): f for f in repo.files.values()}
+        f = listed.get(filename)
         if f is None:
             self._error(404, "EntryNotFound", "Entry not found", body=body)
             return
@@ -339,10 +373,10 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Type", "application/octet-stream")
         self.send_header("Content-Length", str(end - start + 1))
         self.send_header("Accept-Ranges", "bytes")
-        self.send_header("ETag", f'"{f.etag}"')
-        self.send_header("X-Repo-Commit", repo.commit)
+        self.send_header("ETag", f'"{self.hub._etag(f, f.etag)}"')
+        self.send_header("X-Repo-Commit", self.hub._reported_commit(repo))
         if f.lfs:
-            self.send_header("X-Linked-Etag", f'"{f.sha256}"')
+            self.send_header("X-Linked-Etag", f'"{self.hub._etag(f, f.sha256)}"')
             self.send_header("X-Linked-Size", str(f.size))
         if status == 206:
             self.send_header("Content-Range", f"bytes {start}-{end}/{f.size}")
