@@ -151,9 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lfmdesk.cli._annotate import add_annotate_parser
     from lfmdesk.cli._dataset import add_dataset_parsers
+    from lfmdesk.cli._eval import add_eval_parser
     from lfmdesk.cli._live import add_live_parser
 
     add_annotate_parser(sub, _add_model_flags)
     add_dataset_parsers(sub)
     add_live_parser(sub, _add_model_flags)
+    add_eval_parser(sub, _add_model_flags)
     return parser

@@ -215,6 +215,12 @@ def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_eval(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._eval import cmd_eval as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -226,4 +232,5 @@ COMMANDS: dict[str, Command] = {
     "export": cmd_export,
     "import": cmd_import,
     "live": cmd_live,
+    "eval": cmd_eval,
 }

@@ -71,8 +71,9 @@ class EvalConfig:
 
     @property
     def name(self) -> str:
-        """``8bit · default · constrained``."""
-        return f"{self.variant} · {self.tiling} · {self.decoding}"
+        """``8bit · default · constrained`` (a folder or repo id shows its last part)."""
+        short = self.variant.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1] or self.variant
+        return f"{short} · {self.tiling} · {self.decoding}"
 
 
 def _names(text: str | Sequence[str]) -> list[str]:

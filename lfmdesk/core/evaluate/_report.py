@@ -77,7 +77,7 @@ class EvalReport:
     def table(self) -> str:
         """The printed table: one row per configuration, the best marked ``*``."""
         head: tuple[str, ...] = ("", "configuration", "P", "R", "F1", "mIoU", "Acc@.5", "mAP")
-        head += ("AP50", "parse!")
+        head += ("AP50", "unparsed")
         head += ("p50 ms", "p95 ms", "img tok", "peak MB")
         rows: list[tuple[str, ...]] = [head]
         best = self.best

@@ -342,6 +342,7 @@ def evaluate_project(
     model_scope: str = "local",
     cache: AnswerCache | None = None,
     cancel: threading.Event | None = None,
+    fresh: bool = False,
 ) -> Iterator[EvalEvent]:
     """Evaluate ``configs`` on every image of ``project`` that has ground truth.
 
@@ -356,6 +357,7 @@ def evaluate_project(
         model_scope: where models run ("local", or the backend URL): part of the cache key.
         cache: the answer cache (default: the project's).
         cancel: set it to stop after the current answer (which is not kept).
+        fresh: ask the model again even where an answer is cached (and replace it).
 
     Raises:
         InputError: no labels, no configuration or no ground truth (before anything runs).
@@ -373,7 +375,7 @@ def evaluate_project(
                 break
             yield ConfigStarted(config, index, len(run.plan.configs))
             scored: list[ImageEval] = []
-            yield from _run_config(run, engines, config, stop, scored, progress)
+            yield from _run_config(run, engines, config, stop, scored, progress, fresh)
             if len(scored) < len(run.truth):  # cancelled part-way: no partial scores
                 break
             result = score_config(config, scored, run.plan.labels)
@@ -395,11 +397,12 @@ def _run_config(
     stop: threading.Event,
     scored: list[ImageEval],
     progress: list[int],
+    fresh: bool,
 ) -> Iterator[AnswerScored | AnswerFailed]:
     """Answer (or read back) and score every image for ``config``, appending to ``scored``."""
     for truth in run.truth:
         key = run.key(config, truth.key)
-        answer, error = run.cache.get(key), ""
+        answer, error = (None if fresh else run.cache.get(key)), ""
         cached = answer is not None
         if answer is None:
             try:
