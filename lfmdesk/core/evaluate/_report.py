@@ -17,10 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._errors import InputError
+from lfmdesk.core.datasets._annotations import MODEL, PERSON, ImageAnnotation, make_box
 from lfmdesk.core.evaluate._coco_ap import rank_score
 from lfmdesk.core.evaluate._scoring import ConfigResult, ImageEval, Scores
 
-__all__ = ["REPORT_CSV", "REPORT_JSON", "SCORE_RULE", "EvalReport", "best_index", "write_report"]
+__all__ = [
+    "REPORT_CSV",
+    "REPORT_JSON",
+    "REVIEW_ORDERS",
+    "SCORE_RULE",
+    "EvalReport",
+    "best_index",
+    "read_report",
+    "review_annotation",
+    "review_order",
+    "write_report",
+]
 
 REPORT_CSV, REPORT_JSON = "report.csv", "report.json"
 SCORE_RULE = (
@@ -217,3 +230,47 @@ def write_report(report: EvalReport, out: Path) -> tuple[Path, Path]:
     text = json.dumps(report.to_dict(), ensure_ascii=False, indent=1)
     write_text_atomic(json_path, text + "\n")
     return csv_path, json_path
+
+
+def read_report(path: Path) -> dict[str, Any]:
+    """A ``report.json`` written by :func:`write_report`, as a dict.
+
+    Raises:
+        InputError: the file cannot be read or is not an lfmdesk report (left as it is).
+    """
+    try:
+        data = json.loads(Path(path).read_text("utf-8"))
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise InputError(f"{path}: not a readable report ({exc})") from None
+    configs = data.get("configurations") if isinstance(data, dict) else None
+    if not isinstance(configs, list) or not all(isinstance(c, dict) for c in configs):
+        raise InputError(f"{path}: not an lfmdesk evaluation report")
+    return dict(data)
+
+
+# How the window lists a configuration's images: the worst first.
+REVIEW_ORDERS: dict[str, tuple[str, str]] = {
+    "Most missed boxes first (false negatives)": ("fn", "fp"),
+    "Most false boxes first (false positives)": ("fp", "fn"),
+}
+
+
+def review_order(images: Sequence[dict[str, Any]], order: str) -> list[dict[str, Any]]:
+    """A configuration's image entries (``report.json``), worst first by ``order``."""
+    first, second = REVIEW_ORDERS[order]
+    return sorted(images, key=lambda e: (-int(e[first]), -int(e[second]), str(e["image"])))
+
+
+def review_annotation(entry: dict[str, Any], width: int, height: int) -> ImageAnnotation:
+    """One image entry as an annotation to look at: the ground truth as a person's boxes
+    (drawn solid), the answer's boxes as the model's (drawn dashed)."""
+    boxes = []
+    for key, source in (("truth", PERSON), ("predicted", MODEL)):
+        for b in entry.get(key, ()):
+            try:
+                boxes.append(make_box(b["label"], b["box_px"], width, height, source=source))
+            except (InputError, KeyError, TypeError, ValueError):
+                continue  # the image changed since the report: what no longer fits is left out
+    return ImageAnnotation(str(entry["image"]), width, height, tuple(boxes))
