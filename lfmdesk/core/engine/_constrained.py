@@ -210,9 +210,10 @@ class ConstrainedLogits:
         return self._steps
 
     def __call__(self, tokens: Any, logits: Any) -> Any:
+        # Reading the last token waits for the model's step: that wait is not ours to count.
+        last = int(tokens[-1].item()) if self._steps else -1
         began = time.perf_counter()
         if self._steps:
-            last = int(tokens[-1].item())
             if not self._matcher.consume_token(last):
                 raise EngineError(f"constrained decoding failed: {self._matcher.get_error()}")
             if self._guard is not None:
