@@ -219,3 +219,21 @@ def test_a_detection_schema_is_offered_for_remote_backends() -> None:
     assert schema["items"]["properties"]["label"]["enum"] == ["car", "dog"]
     with pytest.raises(InputError):
         constraint_for_detection(" , ")
+
+
+def test_mlx_vlms_own_processor_needs_metal_where_ours_does_not(grammar_tokenizer) -> None:
+    import mlx.core as mx
+    from mlx_vlm.structured import LLGuidanceLogitsProcessor
+
+    constraint = constraint_for_detection(["car"])
+    logits = mx.array(np.random.default_rng(0).normal(size=(1, grammar_tokenizer.vocab_size)))
+    ours = logits_processor(constraint, grammar_tokenizer, max_tokens=64, image_size=(64, 64))
+    masked = np.array(ours(mx.array([0]), logits))
+    allowed = [grammar_tokenizer.token_bytes(int(i)) for i in np.flatnonzero(masked > -np.inf)]
+    assert allowed and all(b is not None and b.startswith(b"[") for b in allowed)
+    theirs = LLGuidanceLogitsProcessor(constraint.grammar, grammar_tokenizer.llg)
+    if mx.metal.is_available():
+        np.testing.assert_array_equal(np.array(theirs(mx.array([0]), logits)), masked)
+    else:
+        with pytest.raises(Exception, match="Metal"):
+            mx.eval(theirs(mx.array([0]), logits))

@@ -7,7 +7,7 @@ the bitmask of tokens the grammar allows next, and every other token's logit bec
 
 mlx-vlm's own ``LLGuidanceLogitsProcessor`` applies that mask with a Metal kernel and fails on
 CPU ("No Metal back-end"); :func:`apply_token_bitmask` applies the same bitmask with plain MLX
-ops where Metal is missing (llguidance's Metal kernel where it is)::
+ops where Metal is missing (mlx-vlm's Metal kernel where it is)::
 
     request = dataclasses.replace(request, constraint=constraint_for_detection(["car"]))
     request = dataclasses.replace(request, constraint=constraint_for_json_schema(schema))
@@ -141,6 +141,15 @@ def _metal() -> bool:
     return bool(mx.metal.is_available())
 
 
+def _metal_kernel() -> Any:
+    """mlx-vlm's Metal mask kernel (what its own processor uses); None if it moved."""
+    try:
+        from mlx_vlm.structured import _apply_llguidance_mask
+    except (ImportError, AttributeError):
+        return None
+    return _apply_llguidance_mask
+
+
 def apply_token_bitmask(logits: Any, mask: np.ndarray) -> Any:
     """``logits`` with every token whose bit is 0 in ``mask`` set to -inf.
 
@@ -153,10 +162,9 @@ def apply_token_bitmask(logits: Any, mask: np.ndarray) -> Any:
 
     flat = logits.ndim == 1
     rows = logits[None, :] if flat else logits
-    if _metal():
-        from llguidance.mlx import apply_token_bitmask as metal_apply
-
-        out = metal_apply(rows, mask.reshape(rows.shape[0], -1))
+    metal_apply = _metal_kernel() if _metal() else None
+    if metal_apply is not None:
+        out = metal_apply(rows, mx.array(mask.reshape(rows.shape[0], -1)))
     else:
         words = mx.array(mask.reshape(rows.shape[0], -1))
         bits = mx.right_shift(words[:, :, None], mx.arange(32, dtype=mx.int32)) & 1
