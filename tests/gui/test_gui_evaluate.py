@@ -22,6 +22,7 @@ from lfmdesk.core import (
     make_box,
 )
 from lfmdesk.core.datasets._annotations import ImageAnnotation
+from lfmdesk.core.evaluate._report import read_report
 from lfmdesk.core.evaluate._runner import AnswerScored, eval_folder
 from lfmdesk.core.testing._scripted import scripted_boxes
 from lfmdesk.gui.evaluate._dialog import EvaluateDialog
@@ -58,7 +59,7 @@ def project(tmp_path) -> Project:
     return proj
 
 
-def _dialog(qtbot, project: Project, token_delay: float = 0.0) -> EvaluateDialog:
+def _dialog(qtbot, project: Project, token_delay: float = 0.0, saved=None) -> EvaluateDialog:
     options = {"token_delay": token_delay, "load_delay": 0.0}
     dialog = EvaluateDialog(
         project,
@@ -66,6 +67,7 @@ def _dialog(qtbot, project: Project, token_delay: float = 0.0) -> EvaluateDialog
         "auto",
         "8bit",
         lambda: (SamplingSettings(), VisionSettings()),
+        saved,
     )
     qtbot.addWidget(dialog)
     dialog.show()
@@ -96,7 +98,7 @@ def test_evaluate_runs_shows_progress_and_the_report(qtbot, project, tmp_path) -
     assert (eval_folder(project) / "report.json").is_file()
     dialog.grab().save(str(tmp_path / "evaluate.png"))
     # Opening it again shows the saved report at once.
-    again = _dialog(qtbot, project)
+    again = _dialog(qtbot, project, saved=read_report(eval_folder(project) / "report.json"))
     assert visible(again.report) and again.report.table.rowCount() == 2
 
 
@@ -147,6 +149,19 @@ def test_the_file_menu_opens_evaluate_on_the_open_project(qtbot, tmp_path, proje
         action.trigger()
         dialog = window.workspace._evaluate
         assert dialog is not None and visible(dialog) and dialog.project.root == project.root
+        assert not dialog.report.isVisible()  # no evaluation yet
+        with qtbot.waitSignal(dialog.worker.done, timeout=60_000):
+            dialog.start_button.click()
+        dialog.close()
+        action.trigger()  # the same dialog, with its report
+        assert window.workspace._evaluate is dialog and visible(dialog.report)
+        damaged = eval_folder(project) / "report.json"
+        damaged.write_text("{")
+        window.workspace._evaluate = None
+        with qtbot.waitSignal(window.workspace.problem, timeout=5_000) as blocker:
+            action.trigger()
+        assert "not a readable report" in blocker.args[0]
+        assert damaged.read_text() == "{"  # left as it is
     finally:
         window.client.stop()
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal, Slot
@@ -34,6 +35,8 @@ from lfmdesk.core import (
     data_dir,
     load_image,
 )
+from lfmdesk.core.evaluate._report import REPORT_JSON, read_report
+from lfmdesk.core.evaluate._runner import eval_folder
 from lfmdesk.core.images._capture import save_capture
 from lfmdesk.gui._controller import ChatController
 from lfmdesk.gui._engine_client import EngineClient
@@ -355,11 +358,22 @@ class Workspace(QObject):
                 self._client.compute,
                 model,
                 self._settings_now,
+                self._last_report(),
                 self.window,
             )
             self._evaluate = dialog
         dialog.show()
         dialog.raise_()
+
+    def _last_report(self) -> dict[str, Any] | None:
+        path = eval_folder(self.project) / REPORT_JSON
+        if not path.is_file():
+            return None
+        try:
+            return read_report(path)
+        except InputError as exc:
+            self.problem.emit(str(exc))  # kept as it is; the next evaluation replaces it
+            return None
 
     @Slot(object)
     def _on_dataset_done(self, report: object) -> None:

@@ -2,14 +2,16 @@
 
 ::
 
-    dialog = EvaluateDialog(project, client.new_process, "auto", "8bit", settings_now)
-    dialog.show()                       # the last report of the project is shown at once
+    saved = read_report(eval_folder(project) / REPORT_JSON)      # the last report, if any
+    dialog = EvaluateDialog(project, client.new_process, "auto", "8bit", settings_now, saved)
+    dialog.show()
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PySide6.QtCore import Slot
 from PySide6.QtGui import QCloseEvent
@@ -35,14 +37,8 @@ from lfmdesk.core import (
     VisionSettings,
 )
 from lfmdesk.core.evaluate._configs import DECODINGS, make_configs
-from lfmdesk.core.evaluate._report import REPORT_JSON, EvalReport, read_report
-from lfmdesk.core.evaluate._runner import (
-    AnswerFailed,
-    AnswerScored,
-    ConfigStarted,
-    EvalStarted,
-    eval_folder,
-)
+from lfmdesk.core.evaluate._report import EvalReport
+from lfmdesk.core.evaluate._runner import AnswerFailed, AnswerScored, ConfigStarted, EvalStarted
 from lfmdesk.gui.evaluate._report_view import ReportView
 from lfmdesk.gui.evaluate._worker import EvalJob, EvalWorker
 
@@ -71,6 +67,7 @@ class EvaluateDialog(QDialog):
         compute: the compute mode models load with.
         current_model: the model the window uses (checked by default).
         settings: returns the window's sampling and vision settings now.
+        saved: the project's last report (``report.json``), shown at once; None if none.
     """
 
     def __init__(
@@ -80,6 +77,7 @@ class EvaluateDialog(QDialog):
         compute: str,
         current_model: str,
         settings: Settings,
+        saved: dict[str, Any] | None = None,
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
@@ -117,7 +115,8 @@ class EvaluateDialog(QDialog):
         worker.phase.connect(self.status.setText)
         worker.done.connect(self._on_done)
         worker.failed.connect(self._on_failed)
-        self._show_saved_report()
+        if saved is not None:
+            self._show(saved, "The last evaluation of this project.")
 
     def _build(self) -> None:
         form = QFormLayout()
@@ -135,14 +134,6 @@ class EvaluateDialog(QDialog):
         layout.addLayout(buttons)
         layout.addWidget(self.report, 1)
         self.resize(960, 420)
-
-    def _show_saved_report(self) -> None:
-        path = eval_folder(self.project) / REPORT_JSON
-        if path.is_file():
-            try:
-                self._show(read_report(path), f"The last evaluation of this project ({path}).")
-            except InputError as exc:
-                self.status.setText(f"⚠ {exc}")
 
     def _show(self, report: dict[str, object], text: str) -> None:
         self.report.show_report(report)
