@@ -11,6 +11,9 @@ Rows:
   lfmdesk engine                ``Engine.load`` + ``Engine.stream_chat`` (vision + prefix cache)
   transformers (torch, bf16)    when torch is installed
 
+``--constrained`` instead measures the Detect grammar: decode time per token under it and
+without it for the same number of tokens, and the logits processor's own time per token.
+
 ``--live`` instead runs live mode (:func:`lfmdesk.core.live_session`, the live vision preset):
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
@@ -388,8 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--live", action="store_true", help="benchmark live mode instead")
     p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
+    p.add_argument("--constrained", action="store_true", help="the Detect grammar's cost instead")
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    if args.constrained:
+        from lfmdesk._bench_constrained import bench_constrained, constrained_report
+
+        _cache_dir().mkdir(parents=True, exist_ok=True)
+        row = bench_constrained(model_dir, _test_image(_cache_dir() / "bench-512.png"))
+        print(json.dumps(asdict(row), indent=2) if args.json else constrained_report(row))
+        return 0
     if args.live:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))

@@ -51,7 +51,27 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
     s = p.add_argument_group("sampling")
     for name, typ, text in SAMPLING_FLAGS:
         s.add_argument(_flag(name), type=typ, default=None, help=text)
+    _add_decoding_flags(s)
     _add_vision_flags_only(p)
+
+
+def _add_decoding_flags(group: Any) -> None:
+    """``--constrained`` / ``--free``: the Detect grammar on or off (``SamplingSettings``)."""
+    group.add_argument(
+        "--constrained",
+        dest="constrained",
+        action="store_const",
+        const=True,
+        default=None,
+        help="decode Detect answers under the box grammar: always valid JSON (default)",
+    )
+    group.add_argument(
+        "--free",
+        dest="constrained",
+        action="store_const",
+        const=False,
+        help="let the model write Detect answers freely (the tolerant parser reads them)",
+    )
 
 
 def _add_vision_flags_only(p: argparse.ArgumentParser) -> None:
@@ -131,9 +151,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from lfmdesk.cli._annotate import add_annotate_parser
     from lfmdesk.cli._dataset import add_dataset_parsers
+    from lfmdesk.cli._eval import add_eval_parser
     from lfmdesk.cli._live import add_live_parser
 
     add_annotate_parser(sub, _add_model_flags)
     add_dataset_parsers(sub)
     add_live_parser(sub, _add_model_flags)
+    add_eval_parser(sub, _add_model_flags)
     return parser

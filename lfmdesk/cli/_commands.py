@@ -17,6 +17,7 @@ from lfmdesk.core import (
     InputError,
     LoadedImage,
     Message,
+    detection_request,
     grounding_prompt,
     load_image,
     load_tool_specs,
@@ -61,15 +62,13 @@ def cmd_ask(args: argparse.Namespace, settings: AppSettings) -> int:
 def cmd_detect(args: argparse.Namespace, settings: AppSettings) -> int:
     image = load_image(args.image)
     labels = split_labels(args.labels)
-    prompt = grounding_prompt(labels)  # raises InputError on an empty label list
+    grounding_prompt(labels)  # an empty label list raises InputError before the model loads
     if args.draw:
         save_target = Path(args.draw)
         if save_target.suffix.lower() not in (".png", ".jpg", ".jpeg", ".webp"):
             raise InputError(f"cannot write {args.draw}: use a .png, .jpg or .webp file name")
     engine = open_engine(args, settings)
-    request = ChatRequest.single(
-        prompt, [image], sampling=settings.sampling, vision=settings.vision
-    )
+    request = detection_request(image, labels, settings.sampling, settings.vision)
     text, stats = stream_answer(engine.stream_chat(request), None)
     result = parse_detections(text, image.width, image.height)
     if args.draw:
@@ -216,6 +215,12 @@ def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_eval(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._eval import cmd_eval as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -227,4 +232,5 @@ COMMANDS: dict[str, Command] = {
     "export": cmd_export,
     "import": cmd_import,
     "live": cmd_live,
+    "eval": cmd_eval,
 }

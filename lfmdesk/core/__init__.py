@@ -114,6 +114,11 @@ from lfmdesk.core.engine._chat import (  # noqa: E402
     Notice,
     TextDelta,
 )
+from lfmdesk.core.engine._constrained import (  # noqa: E402
+    Constraint,
+    constraint_for_detection,
+    constraint_for_json_schema,
+)
 from lfmdesk.core.engine._engine import Engine, ModelInfo  # noqa: E402
 from lfmdesk.core.engine._tiling import Tile, TilePlan, plan_tiles  # noqa: E402
 from lfmdesk.core.images._load import LoadedImage, load_image  # noqa: E402
@@ -197,6 +202,7 @@ __all__ = [
     "ChatFinished",
     "ChatRequest",
     "ChatThread",
+    "Constraint",
     "Conversation",
     "ConversationStore",
     "ConversationSummary",
@@ -264,6 +270,8 @@ __all__ = [
     "apply_detections",
     "backend_info",
     "boxes_json",
+    "constraint_for_detection",
+    "constraint_for_json_schema",
     "data_dir",
     "detection_request",
     "download",

@@ -95,6 +95,10 @@ class SamplingSettings:
         repetition_penalty: 1.0 disables it.
         max_tokens: the most tokens one answer may have.
         seed: fixes the random draws; None draws a fresh seed per answer.
+        constrained: Detect answers (Detect, Detect all, live detect, evaluation) are
+            decoded under the grammar of a valid box list: requested labels only, numbers
+            in [0, 1], no empty or repeated box, closed within ``max_tokens``. Free chat is
+            never constrained.
     """
 
     temperature: float = 0.1
@@ -103,6 +107,7 @@ class SamplingSettings:
     repetition_penalty: float = 1.05
     max_tokens: int = 512
     seed: int | None = None
+    constrained: bool = True
 
     def __post_init__(self) -> None:
         _check_fields(self)

@@ -98,6 +98,21 @@ class EngineClient(QObject):
         return self._proc.pid if self._proc else None
 
     @property
+    def loaded_spec(self) -> str | None:
+        """The model spec loaded now; None before the first load."""
+        return self._loaded_spec
+
+    @property
+    def compute(self) -> str:
+        """The compute mode models are loaded with."""
+        return self._compute
+
+    def new_process(self) -> EngineProcess:
+        """Another engine process of the same kind (real or scripted), not started yet: for
+        work that must not hold up the chat, such as an evaluation loading its own models."""
+        return EngineProcess(self._factory, self._options)
+
+    @property
     def busy(self) -> bool:
         """A chat request is in flight."""
         return bool(self._active)

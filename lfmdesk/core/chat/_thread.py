@@ -33,6 +33,7 @@ from lfmdesk.core.answers._grounding import (
 from lfmdesk.core.answers._tools import ToolCall, parse_tool_calls
 from lfmdesk.core.chat._conversation import DEFAULT_TITLE, Conversation, Turn
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Message, TextDelta
+from lfmdesk.core.engine._constrained import Constraint, constraint_for_detection
 from lfmdesk.core.images._load import LoadedImage
 
 __all__ = ["ChatThread"]
@@ -333,10 +334,18 @@ class ChatThread:
         """
         if not self._turns:
             raise InputError("nothing to send: type a message first")
+        sampling = sampling or SamplingSettings()
         messages = tuple(Message(t.role, t.text, self._resolve(t.image_ids)) for t in self._turns)
-        return ChatRequest(
-            messages, sampling or SamplingSettings(), vision or VisionSettings(), tuple(tools)
-        )
+        constraint = self._detect_constraint() if sampling.constrained else None
+        return ChatRequest(messages, sampling, vision or VisionSettings(), tuple(tools), constraint)
+
+    def _detect_constraint(self) -> Constraint | None:
+        """The Detect grammar when the turn to answer is a detection request."""
+        last = self._turns[-1]
+        if last.kind != "detect" or last.role != "user":
+            return None
+        labels = split_labels(_detect_labels(last.text))
+        return constraint_for_detection(labels) if labels else None
 
     def _resolve(self, image_ids: tuple[str, ...]) -> tuple[LoadedImage, ...]:
         missing = [i for i in image_ids if i not in self._images]

@@ -24,6 +24,7 @@ from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets._status import ImageRow, batch_role, project_rows
 from lfmdesk.core.engine._chat import ChatRequest
+from lfmdesk.core.engine._constrained import constraint_for_detection
 from lfmdesk.core.images._load import LoadedImage, load_image
 
 __all__ = [
@@ -150,8 +151,16 @@ def detection_request(
     sampling: SamplingSettings | None = None,
     vision: VisionSettings | None = None,
 ) -> ChatRequest:
-    """The one-turn grounding request a batch sends for ``image`` (the chat's Detect too)."""
-    return ChatRequest.single(grounding_prompt(labels), [image], sampling=sampling, vision=vision)
+    """The one-turn grounding request a batch sends for ``image`` (live detect and eval too).
+
+    With ``sampling.constrained`` (the default) the answer is decoded under the Detect
+    grammar: it always parses, with only ``labels`` as labels.
+    """
+    sampling = sampling or SamplingSettings()
+    constraint = constraint_for_detection(labels) if sampling.constrained else None
+    return ChatRequest.single(
+        grounding_prompt(labels), [image], sampling=sampling, vision=vision, constraint=constraint
+    )
 
 
 def record_detections(

@@ -5,8 +5,9 @@ a staging folder that holds no code: ``_loader``), the BLAS/backend choice made 
 imported (``_backend``), prompt rendering (``_prompt``) under size and time limits
 (``_template``, ``_template_budget``), prompt text to token ids with only the template's markup
 special (``_tokens``), the prefix-cache session (``_session``), the
-vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``) and the chat
-request/event types every caller speaks (``_chat``).
+vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``), constrained
+decoding (``_constrained``, with the Detect grammar and its guard in ``_detect_grammar``) and
+the chat request/event types every caller speaks (``_chat``).
 
 May import: ``models`` (to read a model folder), ``images``, ``answers``, and the top-level
 ``_errors``/``_settings``/``_atomic``/``_files``. Never ``chat``, ``datasets``, ``live`` or

@@ -8,6 +8,7 @@ from typing import Any, Literal
 
 from lfmdesk.core._errors import InputError
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
+from lfmdesk.core.engine._constrained import Constraint
 from lfmdesk.core.images._load import LoadedImage
 
 __all__ = [
@@ -40,12 +41,17 @@ class Message:
 
 @dataclass(frozen=True)
 class ChatRequest:
-    """Everything one answer depends on; settings are per request."""
+    """Everything one answer depends on; settings are per request.
+
+    ``constraint``, when set, is the grammar the answer must follow (a Detect answer, a JSON
+    schema): see :mod:`lfmdesk.core.engine._constrained`.
+    """
 
     messages: tuple[Message, ...]
     sampling: SamplingSettings = field(default_factory=SamplingSettings)
     vision: VisionSettings = field(default_factory=VisionSettings)
     tools: tuple[Mapping[str, Any], ...] = ()
+    constraint: Constraint | None = None
 
     def __post_init__(self) -> None:
         if not self.messages:
@@ -66,6 +72,7 @@ class ChatRequest:
         sampling: SamplingSettings | None = None,
         vision: VisionSettings | None = None,
         tools: Sequence[Mapping[str, Any]] = (),
+        constraint: Constraint | None = None,
     ) -> ChatRequest:
         """A one-turn request: optional system prompt, then a user turn with images."""
         msgs = [Message("system", system)] if system else []
@@ -75,6 +82,7 @@ class ChatRequest:
             sampling or SamplingSettings(),
             vision or VisionSettings(),
             tuple(tools),
+            constraint,
         )
 
 

@@ -20,6 +20,7 @@ from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError, o
 from lfmdesk.core._files import read_regular
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
+from lfmdesk.core.engine._constrained import GrammarTokenizer, logits_processor
 from lfmdesk.core.engine._loader import load_lfm2_vl, say_ignored_once
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
@@ -102,6 +103,7 @@ class Engine:
         self._prefix = PrefixState()
         self._bos_added_by_tokenizer = False
         self._tokens: PromptTokens | None = None
+        self._grammar_tokenizer: GrammarTokenizer | None = None  # built on the first constraint
 
     @property
     def info(self) -> ModelInfo | None:
@@ -158,6 +160,7 @@ class Engine:
         if self._model is None:
             return
         self._model = self._processor = self._info = None
+        self._grammar_tokenizer = None
         self._vision.clear()
         self._prefix.reset()
         gc.collect()
@@ -304,6 +307,7 @@ class Engine:
         if s.seed is not None:
             mx.random.seed(s.seed)
         mx.reset_peak_memory()
+        processors = self._logits_processors(request)
         gen = stream_generate(
             self._model,
             self._processor,
@@ -315,6 +319,7 @@ class Engine:
             min_p=s.min_p,
             top_p=s.top_p,
             repetition_penalty=s.repetition_penalty if s.repetition_penalty != 1.0 else None,
+            logits_processors=processors or None,
             **plan.inputs,
         )
         tokens: list[int] = []
@@ -364,6 +369,24 @@ class Engine:
             finish_reason=finish,
             token_ids=tuple(tokens),
         )
+
+    def _logits_processors(self, request: ChatRequest) -> list[Any]:
+        """The grammar of ``request.constraint`` as mlx-vlm logits processors (or none)."""
+        if request.constraint is None:
+            return []
+        if self._grammar_tokenizer is None:
+            tok = getattr(self._processor, "tokenizer", self._processor)
+            self._grammar_tokenizer = GrammarTokenizer(tok)
+        images = request.images
+        size = (images[-1].width, images[-1].height) if images else None
+        return [
+            logits_processor(
+                request.constraint,
+                self._grammar_tokenizer,
+                max_tokens=request.sampling.max_tokens,
+                image_size=size,
+            )
+        ]
 
     def _end_text(self) -> str:
         tok = getattr(self._processor, "tokenizer", self._processor)

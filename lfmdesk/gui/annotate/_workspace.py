@@ -14,6 +14,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from PIL import Image
 from PySide6.QtCore import QObject, Signal, Slot
@@ -34,6 +35,8 @@ from lfmdesk.core import (
     data_dir,
     load_image,
 )
+from lfmdesk.core.evaluate._report import REPORT_JSON, read_report
+from lfmdesk.core.evaluate._runner import eval_folder
 from lfmdesk.core.images._capture import save_capture
 from lfmdesk.gui._controller import ChatController
 from lfmdesk.gui._engine_client import EngineClient
@@ -44,6 +47,7 @@ from lfmdesk.gui.annotate._editor import AnnotationEditor, connect_editor
 from lfmdesk.gui.annotate._labels_panel import LabelsPanel
 from lfmdesk.gui.annotate._project_panel import ProjectPanel
 from lfmdesk.gui.canvas._canvas import ImageCanvas
+from lfmdesk.gui.evaluate._dialog import EvaluateDialog
 from lfmdesk.gui.support._image_loader import ImageLoader
 
 __all__ = ["Workspace", "captures_dir"]
@@ -105,6 +109,8 @@ class Workspace(QObject):
         self.panel.set_labels(list(self.project.labels()))
         self.capturer = ScreenCapturer(window)
         self.runner = BatchRunner(client, settings_now)
+        self._client, self._settings_now, self._model = client, settings_now, settings.model
+        self._evaluate: EvaluateDialog | None = None
         # Panel clicks show that image (not add it to the next question); captures are
         # saved and read off the GUI thread.
         self.loader = ImageLoader(self)
@@ -162,6 +168,7 @@ class Workspace(QObject):
         folder = add("&File", "Open &Folder…", self.choose_folder, "Ctrl+Alt+O")
         export = add("&File", "&Export Dataset…", self.open_export, "Ctrl+E")
         add("&File", "&Import Dataset…", self.open_import)
+        add("&File", "E&valuate Boxes…", self.open_evaluate)
         screen = add("&Capture", "Capture &Screen", self.capturer.capture_screen, "Ctrl+Shift+1")
         region = add("&Capture", "Capture &Region…", self.capturer.capture_region, "Ctrl+Shift+2")
         add("&Capture", "Image from &Clipboard", self.capturer.capture_clipboard, "Ctrl+Shift+V")
@@ -313,6 +320,8 @@ class Workspace(QObject):
         """The window closes: stop a batch (what it saved stays) and write pending edits."""
         if self.runner.running:
             self.runner.cancel()
+        if self._evaluate is not None:
+            self._evaluate.close()  # stops a running evaluation; its answers stay cached
         self.editor.flush()
 
     # --- datasets ------------------------------------------------------------------------
@@ -333,6 +342,38 @@ class Workspace(QObject):
         dialog = DatasetDialog(mode, self.project, self.editor.key, self.window)
         dialog.finished_work.connect(self._on_dataset_done)
         dialog.show()
+
+    @Slot()
+    def open_evaluate(self) -> None:
+        """File ▸ Evaluate Boxes…: one dialog per project (reopening shows it again)."""
+        self.editor.flush()  # the ground truth is what is on disk
+        dialog = self._evaluate
+        if dialog is None or dialog.project.root != self.project.root:
+            if dialog is not None:
+                dialog.close()
+            model = self._client.loaded_spec or self._model
+            dialog = EvaluateDialog(
+                self.project,
+                self._client.new_process,
+                self._client.compute,
+                model,
+                self._settings_now,
+                self._last_report(),
+                self.window,
+            )
+            self._evaluate = dialog
+        dialog.show()
+        dialog.raise_()
+
+    def _last_report(self) -> dict[str, Any] | None:
+        path = eval_folder(self.project) / REPORT_JSON
+        if not path.is_file():
+            return None
+        try:
+            return read_report(path)
+        except InputError as exc:
+            self.problem.emit(str(exc))  # kept as it is; the next evaluation replaces it
+            return None
 
     @Slot(object)
     def _on_dataset_done(self, report: object) -> None:

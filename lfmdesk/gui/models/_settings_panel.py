@@ -96,6 +96,10 @@ _VISION_FIELDS = (
     _Field("max_tiles", "Max tiles", "The most 512 px tiles a split image is cut into.", 1),
 )
 _SEED_TIP = "Fixes the random draws so an answer can be repeated; 'random' draws a fresh seed."
+_CONSTRAINED_TIP = (
+    "Detect, Detect all and live detect answers follow the box grammar: always valid JSON, "
+    "only the labels you asked for, no empty or repeated box. Chat is never constrained."
+)
 _SPLIT_TIP = "Cuts large images into 512 px tiles so the model sees fine detail."
 _THUMB_TIP = "Adds a downscaled view of the whole image after the tiles, for overall layout."
 
@@ -164,6 +168,8 @@ class SettingsPanel(QWidget):
         self._seed = _spin_box("seed", 1, 0, _SEED_TIP)
         self._seed_random = QCheckBox("random")
         self._seed_random.setToolTip(_SEED_TIP)
+        self._constrained = QCheckBox("Constrain Detect answers to valid boxes")
+        self._constrained.setToolTip(_CONSTRAINED_TIP)
         self._splitting = QCheckBox("Split large images into tiles")
         self._splitting.setToolTip(_SPLIT_TIP)
         self._thumbnail = QCheckBox("Add a thumbnail of the whole image")
@@ -212,6 +218,7 @@ class SettingsPanel(QWidget):
         seed_label = QLabel("Seed")
         seed_label.setToolTip(_SEED_TIP)
         form.addRow(seed_label, seed_row)
+        form.addRow(self._constrained)
         form.addRow(self._sampling_error)
         return group
 
@@ -237,7 +244,7 @@ class SettingsPanel(QWidget):
         for spin, _ in self._spins.values():
             spin.valueChanged.connect(self._on_changed)
         self._seed.valueChanged.connect(self._on_changed)
-        for box in (self._seed_random, self._splitting, self._thumbnail):
+        for box in (self._seed_random, self._constrained, self._splitting, self._thumbnail):
             box.toggled.connect(self._on_changed)
         self._reset.clicked.connect(self._on_reset)
 
@@ -248,13 +255,15 @@ class SettingsPanel(QWidget):
         self._sampling, self._vision = sampling, vision
         self._sent = (sampling, vision)
         widgets: list[QWidget] = [spin for spin, _ in self._spins.values()]
-        widgets += [self._seed, self._seed_random, self._splitting, self._thumbnail]
+        widgets += [self._seed, self._seed_random, self._constrained]
+        widgets += [self._splitting, self._thumbnail]
         blocked = [w.blockSignals(True) for w in widgets]
         try:
             for name, (spin, _) in self._spins.items():
                 spin.setValue(getattr(vision if hasattr(vision, name) else sampling, name))
             self._seed.setValue(sampling.seed or 0)
             self._seed_random.setChecked(sampling.seed is None)
+            self._constrained.setChecked(sampling.constrained)
             self._splitting.setChecked(vision.do_image_splitting)
             self._thumbnail.setChecked(vision.use_thumbnail)
         finally:
@@ -292,7 +301,12 @@ class SettingsPanel(QWidget):
         seed = None if self._seed_random.isChecked() else int(_value(self._seed, 0))
         try:
             values = self._values(_SAMPLING_FIELDS)
-            sampling = dataclasses.replace(self._sampling, seed=seed, **values)  # type: ignore[arg-type]
+            sampling = dataclasses.replace(
+                self._sampling,
+                seed=seed,
+                constrained=self._constrained.isChecked(),
+                **values,  # type: ignore[arg-type]
+            )
             self._show_error(self._sampling_error, "")
         except SettingsError as exc:
             self._show_error(self._sampling_error, str(exc))
