@@ -28,7 +28,7 @@ from lfmdesk.core import (
     load_image,
     plan_tiles,
 )
-from lfmdesk.core.engine._tokens import PromptTokens
+from lfmdesk.core.engine.prompt._tokens import PromptTokens
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=8, repetition_penalty=1.0)
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from lfmdesk.core import VARIANTS, ChatRequest, Message, find_variant
-from lfmdesk.core.engine._prompt import render_prompt
+from lfmdesk.core.engine.prompt._render import render_prompt
 
 TOOLS = (
     {

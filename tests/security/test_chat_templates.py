@@ -151,7 +151,7 @@ def test_real_templates_render_as_transformers_renders_them(
     from transformers import AutoTokenizer
     from transformers.utils import chat_template_utils as ctu
 
-    from lfmdesk.core.engine._template import install_template_limits
+    from lfmdesk.core.engine.prompt._template import install_template_limits
 
     install_template_limits()
     tokenizer = AutoTokenizer.from_pretrained(fixture_models[checkpoint])

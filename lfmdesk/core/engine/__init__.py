@@ -2,9 +2,9 @@
 
 Owns loading a model folder (``_engine``; with mlx-vlm's built-in LFM2-VL classes only, from
 a staging folder that holds no code: ``_loader``), the BLAS/backend choice made before MLX is
-imported (``_backend``), prompt rendering (``_prompt``) under size and time limits
-(``_template``, ``_template_budget``), prompt text to token ids with only the template's markup
-special (``_tokens``), the prefix-cache session (``_session``), the
+imported (``_backend``), the prompt — a conversation rendered with the chat template under
+size and time limits and turned into token ids with only the template's markup special
+(``prompt/``) —, the prefix-cache session (``_session``), the
 vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``), constrained
 decoding (``_constrained``, with the Detect grammar and its guard in ``_detect_grammar``) and
 the chat request/event types every caller speaks (``_chat``).

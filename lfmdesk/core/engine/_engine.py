@@ -22,11 +22,11 @@ from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._constrained import GrammarTokenizer, logits_processor
 from lfmdesk.core.engine._loader import load_lfm2_vl, say_ignored_once
-from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
-from lfmdesk.core.engine._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
+from lfmdesk.core.engine.prompt._render import PromptParts, render_prompt
+from lfmdesk.core.engine.prompt._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._store import verify_model_dir
 from lfmdesk.core.models._verify import MAX_SUPPORT_BYTES
@@ -114,7 +114,7 @@ class Engine:
         """Verify and load a model folder, freeing the previous model first.
 
         Nothing in the folder is ever run: mlx-vlm's built-in LFM2-VL classes load it and the
-        chat template renders under size and time limits (see ``_loader`` and ``_template``).
+        chat template renders under size and time limits (see ``_loader`` and ``prompt/_template``).
         What the folder holds that would pick code (``model_file``, ``auto_map``, ``*.py``) is
         ignored and named once in a warning and in :attr:`ModelInfo.notices`.
         """

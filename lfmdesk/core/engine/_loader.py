@@ -29,7 +29,7 @@ from typing import Any
 
 from lfmdesk.core._errors import ModelInvalidError
 from lfmdesk.core._files import read_regular
-from lfmdesk.core.engine._template import install_template_limits
+from lfmdesk.core.engine.prompt._template import install_template_limits
 from lfmdesk.core.models._verify import (
     CODE_KEYS,
     MAX_SUPPORT_BYTES,

@@ -6,7 +6,8 @@ One row per downloadable MLX repo, and only for repos that exist on the hub:
 * LFM2.5-VL-1.6B: Liquid AI publishes no MLX build; the public ones are mlx-community's
   ``mlx-community/LFM2.5-VL-1.6B-{4bit,6bit,8bit,bf16}`` (no 5-bit). Their chat template is
   reported to lack LFM2.5's tool-list macro; lfmdesk then writes the tool list into the system
-  turn itself, exactly as LFM2.5's template does (``core/engine/_prompt``), so tools still work.
+  turn itself, exactly as LFM2.5's template does (``core/engine/prompt/_render``), so tools
+  still work.
 * LFM2-VL (first generation): mlx-community's 8-bit conversions.
 * LFM2.5-VL-3B (``LiquidAI/LFM2.5-VL-3B-MLX-*``) is left out on purpose: lfmdesk offers only
   models that load with mlx-vlm's built-in LFM2-VL classes and no ``trust_remote_code``, and

@@ -30,8 +30,8 @@ from lfmdesk.core.answers._tools import tools_system_prompt
 from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._engine import ModelInfo
-from lfmdesk.core.engine._prompt import TOOLS_OFF_WITH_IMAGES
 from lfmdesk.core.engine._tiling import plan_tiles
+from lfmdesk.core.engine.prompt._render import TOOLS_OFF_WITH_IMAGES
 from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._download import DownloadDone, DownloadProgress
 

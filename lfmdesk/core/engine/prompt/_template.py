@@ -5,7 +5,7 @@ transformers renders every chat template (``tokenizer.apply_chat_template``,
 ``transformers.utils.chat_template_utils._compile_jinja_template``. :func:`install_template_limits`
 replaces it with one that compiles into a copy of transformers' own sandboxed environment (same
 extensions, filters, tests and globals, so templates render to the same text) whose operations
-are priced before they run (:mod:`._template_budget`):
+are priced before they run (:mod:`._budget`):
 
 * ``*``, ``**``, ``+`` and ``%`` (Jinja's intercepted operators), every call (string methods
   such as ``center`` or ``replace``, macros, ``lipsum``) and every filter;
@@ -34,7 +34,7 @@ from jinja2.runtime import Context, markup_join, str_join
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from lfmdesk.core._errors import EngineError
-from lfmdesk.core.engine._template_budget import (
+from lfmdesk.core.engine.prompt._budget import (
     Budget,
     TemplateLimitError,
     activate,

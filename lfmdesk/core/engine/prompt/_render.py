@@ -13,7 +13,7 @@ from typing import Any
 from lfmdesk.core._errors import EngineError
 from lfmdesk.core.answers._tools import TOOL_RESPONSE_START, tool_response_text, tools_system_prompt
 from lfmdesk.core.engine._chat import ChatRequest, Message
-from lfmdesk.core.engine._tokens import PromptTokens
+from lfmdesk.core.engine.prompt._tokens import PromptTokens
 
 __all__ = ["TOOLS_OFF_WITH_IMAGES", "PromptParts", "render_prompt"]
 
