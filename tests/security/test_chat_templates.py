@@ -75,7 +75,7 @@ def test_a_template_that_builds_gigabytes_fails_in_one_line(
 def test_a_template_that_never_ends_is_stopped_by_the_deadline(
     engine_with_template: Callable[[str], Engine], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from lfmdesk.core.engine import _template
+    from lfmdesk.core.engine.prompt import _template
 
     monkeypatch.setattr(_template.limits, "seconds", 0.5)
     # 64 million empty iterations: several seconds of pure Jinja without the deadline.
