@@ -100,9 +100,9 @@ class Conversation:
     schema_version: int = CONVERSATION_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (what the store writes)."""
+        """A JSON-ready dict (what the store writes): always this version's layout."""
         return {
-            "schema_version": self.schema_version,
+            "schema_version": CONVERSATION_SCHEMA,
             "id": self.id,
             "title": self.title,
             "created": self.created,
