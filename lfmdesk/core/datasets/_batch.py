@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from lfmdesk.core._errors import InputError, LfmdeskError
+from lfmdesk.core._files import reason
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 from lfmdesk.core.answers._grounding import DetectionResult, grounding_prompt, split_labels
 from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections
@@ -198,8 +199,8 @@ def annotate_project(
     started = time.perf_counter()
     yield BatchStarted(plan)
     skipped = [(k, SKIP_DONE) for k in plan.done] + [(k, SKIP_EDITED) for k in plan.edited]
-    for key, reason in (*skipped, *plan.problems):
-        yield ImageSkipped(key, reason)
+    for key, why in (*skipped, *plan.problems):
+        yield ImageSkipped(key, why)
     annotated = failed = 0
     total = len(plan.todo)
     for index, key in enumerate(plan.todo, 1):
@@ -235,6 +236,8 @@ def _annotate_one(
         ann = record_detections(project, key, image, result, labels)
     except LfmdeskError as exc:
         return ImageFailed(index, total, key, str(exc))
+    except OSError as exc:  # cannot save (disk full, a symbolic link in the way)
+        return ImageFailed(index, total, key, f"cannot save its boxes ({reason(exc)})")
     if ann is None:
         return ImageSkipped(key, SKIP_EDITED)
     return ImageAnnotated(index, total, key, ann, result.dropped, time.perf_counter() - began)
