@@ -107,8 +107,8 @@ def _refuse_foreign(out: Path, overwrite: bool) -> None:
     ours = (out / EXPORT_MARKER).is_file() and not (out / EXPORT_MARKER).is_symlink()
     if entries - _IGNORED and not ours and not overwrite:
         raise FolderNotEmptyError(
-            f"{out}: holds {len(entries - _IGNORED)} other files or folders and is not an "
-            "lfmdesk export; choose an empty folder, or allow replacing its files"
+            f"{out}: is not empty and not an lfmdesk export; choose an empty folder, "
+            "or allow replacing its files"
         )
 
 
