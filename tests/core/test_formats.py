@@ -21,6 +21,7 @@ from pycocotools.cocoeval import COCOeval
 from lfmdesk.core._errors import InputError
 from lfmdesk.core.datasets._annotations import ImageAnnotation, add_box, make_box
 from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.datasets._status import DETECTED, project_rows
 from lfmdesk.core.datasets.formats._table import FORMATS, boxes_json, export_dataset, import_dataset
 from lfmdesk.core.datasets.formats._yolo import _line as yolo_line
 from lfmdesk.core.datasets.formats._yolo import _parse as yolo_parse
@@ -484,3 +485,80 @@ def test_yolo_six_decimals_bring_back_every_integer_pixel(tmp_path_factory, size
     path.write_text(yolo_line(0, (x1, y1, x2, y2), width, height))
     [box] = yolo_parse(path, ("thing",), (width, height))
     assert make_box(box.label, box.px, width, height).px == (x1, y1, x2, y2)
+
+
+# --- issue 12 §B: what other tools read ------------------------------------------------------
+
+
+def test_voc_import_reads_one_based_files_and_zero_based_ones(tmp_path):
+    """1-based (the devkit, LabelImg) is the rule; a file with a 0 was written 0-based."""
+    src = tmp_path / "voc"
+    _image(src / "JPEGImages" / "a.png", (100, 80))
+    _image(src / "JPEGImages" / "b.png", (100, 80))
+    (src / "Annotations").mkdir()
+    for name, corners in (("a", (11, 21, 50, 60)), ("b", (0, 20, 50, 60))):
+        xmin, ymin, xmax, ymax = corners
+        (src / "Annotations" / f"{name}.xml").write_text(
+            f"<annotation><filename>{name}.png</filename><object><name>car</name><bndbox>"
+            f"<xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax>"
+            "</bndbox></object></annotation>"
+        )
+    (tmp_path / "p").mkdir()
+    project = Project(tmp_path / "p")
+    import_dataset(src, "voc", project)
+    assert [b.px for b in project.load("a.png").boxes] == [(10, 20, 50, 60)]
+    assert [b.px for b in project.load("b.png").boxes] == [(0, 20, 50, 60)]  # as stored
+
+
+def test_voc_export_loads_the_way_torchvision_vocdetection_reads_it(project, tmp_path):
+    """VOCDetection: ids from ImageSets/Main/<set>.txt, Annotations/<id>.xml beside
+    JPEGImages/<id>.<ext>, and boxes back as 1-based inclusive corners."""
+    out = export_dataset(project, "voc", tmp_path / "out").out
+    seen = {}
+    for image_set in ("train", "val", "trainval"):
+        ids = (out / "ImageSets" / "Main" / f"{image_set}.txt").read_text().split()
+        for image_id in ids:
+            root = ET.parse(out / "Annotations" / f"{image_id}.xml").getroot()
+            assert (out / "JPEGImages" / root.findtext("filename")).is_file()
+            seen[image_id] = [
+                tuple(int(obj.find("bndbox").findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+                for obj in root.iter("object")
+            ]
+    assert seen["a"] == [(11, 21, 110, 90), (1, 1, 320, 240)]
+    assert all(min(c) >= 1 for boxes in seen.values() for c in boxes)
+
+
+def test_one_unreadable_image_is_skipped_and_the_rest_exported(project, tmp_path):
+    (project.root / "broken.png").write_bytes(b"not a picture at all")
+    report = export_dataset(project, "coco", tmp_path / "out")
+    assert [key for key, _ in report.skipped] == ["broken.png"]
+    assert "not a readable image" in report.skipped[0][1]
+    assert report.images == 4
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert "broken.png" not in [i["file_name"] for i in doc["images"]]
+
+
+@pytest.mark.parametrize(
+    ("made", "asked", "named"),
+    [("coco", "yolo", "COCO"), ("yolo", "coco", "YOLO"), ("voc", "labelme", "Pascal VOC")],
+)
+def test_importing_with_the_wrong_format_names_the_right_one(project, tmp_path, made, asked, named):
+    out = export_dataset(project, made, tmp_path / "out").out
+    target = tmp_path / "t"
+    target.mkdir()
+    with pytest.raises(InputError, match=f"looks like a {named} dataset") as info:
+        import_dataset(out, asked, Project(target))
+    assert f"--format {made}" in str(info.value) and "\n" not in str(info.value)
+    assert list(target.iterdir()) == []
+
+
+def test_import_keeps_detected_with_no_boxes_as_detected(tmp_path):
+    root = tmp_path / "p"
+    _image(root / "empty.png", (64, 48))
+    project = Project(root)
+    ann = project.load_or_empty("empty.png")
+    project.save(type(ann)(ann.image, ann.width, ann.height, (), ("car",), False))
+    out = export_dataset(project, "yolo", tmp_path / "out").out
+    import_dataset(out, "yolo", project)
+    [row] = project_rows(project)
+    assert (row.status, row.detected) == (DETECTED, ("car",))

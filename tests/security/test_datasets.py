@@ -335,35 +335,7 @@ def test_import_keeps_the_boxes_a_person_edited_on_the_same_image(project, tmp_p
         assert project.load(key) == ann
 
 
-def test_import_keeps_detected_with_no_boxes_as_detected(tmp_path):
-    root = tmp_path / "p"
-    picture(root / "empty.png")
-    project = Project(root)
-    ann = project.load_or_empty("empty.png")
-    project.save(type(ann)(ann.image, ann.width, ann.height, (), ("car",), False))
-    out = export_dataset(project, "yolo", tmp_path / "out").out
-    import_dataset(out, "yolo", project)
-    from lfmdesk.core.datasets._status import DETECTED, project_rows
-
-    [row] = project_rows(project)
-    assert (row.status, row.detected) == (DETECTED, ("car",))
-
-
 # --- wrong format, damaged and endless files -------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("made", "asked", "named"),
-    [("coco", "yolo", "COCO"), ("yolo", "coco", "YOLO"), ("voc", "labelme", "Pascal VOC")],
-)
-def test_importing_with_the_wrong_format_names_the_right_one(project, tmp_path, made, asked, named):
-    out = export_dataset(project, made, tmp_path / "out").out
-    target = tmp_path / "t"
-    target.mkdir()
-    with pytest.raises(InputError, match=f"looks like a {named} dataset") as info:
-        import_dataset(out, asked, Project(target))
-    assert f"--format {made}" in str(info.value) and "\n" not in str(info.value)
-    assert list(target.iterdir()) == []
 
 
 def test_cli_wrong_format_is_an_error_exit_2(project, tmp_path):
