@@ -151,7 +151,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    # isfinite() of an int too large for a float raises; whole numbers are finite anyway.
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _is_str_list(v: Any) -> bool:

@@ -17,7 +17,7 @@ import math
 import numbers
 import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +31,7 @@ __all__ = [
     "ImageAnnotation",
     "add_box",
     "apply_detections",
+    "clean_labels",
     "make_box",
     "move_boxes",
     "new_box_id",
@@ -266,7 +267,7 @@ def _detected(value: Any) -> tuple[str, ...] | None:
         return None
     if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
         raise InputError("not an lfmdesk annotation ('detected' must be a list of labels)")
-    return tuple(label for label in map(normalize_label, value) if label)
+    return clean_labels(value)
 
 
 def _box_from_dict(data: Any, n: int, width: int, height: int) -> Box:
@@ -351,5 +352,23 @@ def apply_detections(
         try:
             new.append(make_box(d.label, d.box_px, ann.width, ann.height, source=MODEL))
         except InputError:
-            continue  # a degenerate box: nothing to draw or export
-    return dataclasses.replace(ann, boxes=(*kept, *new), detected=tuple(labels))
+            continue  # a degenerate box or an unsavable label: nothing to draw or export
+    return dataclasses.replace(ann, boxes=(*kept, *new), detected=clean_labels(labels))
+
+
+def clean_labels(
+    labels: Iterable[object], refused: Callable[[str], object] | None = None
+) -> tuple[str, ...]:
+    """``labels`` normalized; blanks, repeats and labels that cannot be saved dropped
+    (``refused`` is told why for each of those)."""
+    clean: dict[str, None] = {}
+    for label in labels:
+        try:
+            text = normalize_label(label)
+        except InputError as exc:
+            if refused is not None:
+                refused(str(exc))
+            continue
+        if text:
+            clean[text] = None
+    return tuple(clean)

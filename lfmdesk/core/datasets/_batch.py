@@ -21,7 +21,7 @@ from lfmdesk.core._errors import InputError, LfmdeskError
 from lfmdesk.core._files import reason
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 from lfmdesk.core.answers._grounding import DetectionResult, grounding_prompt, split_labels
-from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections
+from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections, clean_labels
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets._status import ImageRow, batch_role, project_rows
 from lfmdesk.core.engine._chat import ChatRequest
@@ -131,7 +131,8 @@ def plan_batch(project: Project, labels: str | Sequence[str], *, redo: bool = Fa
     Raises:
         InputError: no labels, or the project has no images.
     """
-    wanted = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
+    raw = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
+    wanted = clean_labels(raw)  # what is saved as 'detected' must compare equal next time
     if not wanted:
         raise InputError('no labels to look for: give some, e.g. --labels "car, person"')
     rows = project_rows(project)

@@ -32,7 +32,7 @@ import json
 import os
 import posixpath
 import re
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -46,7 +46,7 @@ from lfmdesk.core._atomic import (
 )
 from lfmdesk.core._errors import ImageError, InputError
 from lfmdesk.core._files import DamagedFileError, MiB, read_json, reason
-from lfmdesk.core.datasets._annotations import SCHEMA_VERSION, ImageAnnotation, normalize_label
+from lfmdesk.core.datasets._annotations import SCHEMA_VERSION, ImageAnnotation, clean_labels
 from lfmdesk.core.images._load import LoadedImage
 
 __all__ = ["IMAGE_SUFFIXES", "META_DIR", "Project", "oriented_size"]
@@ -320,7 +320,10 @@ class Project:
             return ()
         raw = data.get("labels", ()) if isinstance(data, dict) else ()
         items = raw.split(",") if isinstance(raw, str) else raw if isinstance(raw, list) else ()
-        return _clean_labels(items, path, self._warn)
+        return clean_labels(items, self._label_refused)
+
+    def _label_refused(self, why: str) -> None:
+        self._warn(self.project_file, f"{self.project_file}: skipped a label: {why}")
 
     @property
     def project_file(self) -> Path:
@@ -329,7 +332,7 @@ class Project:
 
     def labels_bytes(self, labels: Sequence[str]) -> bytes:
         """What :meth:`save_labels` writes (blanks, repeats, unsavable labels dropped)."""
-        clean = _clean_labels(labels, self.project_file, self._warn)
+        clean = clean_labels(labels, self._label_refused)
         data = {"schema_version": SCHEMA_VERSION, "labels": list(clean)}
         return (json.dumps(data, ensure_ascii=False) + "\n").encode("utf-8")
 
@@ -343,18 +346,3 @@ class Project:
         data = self.labels_bytes(labels)
         self.check_replaceable(self.project_file, "project file")
         write_bytes_atomic(self.project_file, data, inside=self.root)
-
-
-def _clean_labels(
-    items: Iterable[Any], path: Path, warn: Callable[[Path, str], None]
-) -> tuple[str, ...]:
-    clean: dict[str, None] = {}
-    for item in items:
-        try:
-            label = normalize_label(item)
-        except InputError as exc:
-            warn(path, f"{path}: skipped a label: {exc}")
-            continue
-        if label:
-            clean[label] = None
-    return tuple(clean)

@@ -165,10 +165,10 @@ def as_number(value: Any, where: str) -> float:
         raise InputError(f"{where}: expected a number, got {value!r}")
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise InputError(f"{where}: expected a number, got {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        raise InputError(f"{where}: expected a number, got {str(value)[:40]!r}") from None
     if number != number or number in (float("inf"), float("-inf")):
-        raise InputError(f"{where}: expected a finite number, got {value!r}")
+        raise InputError(f"{where}: expected a finite number, got {str(value)[:40]!r}")
     return number
 
 
