@@ -318,3 +318,12 @@ def test_the_cli_skips_a_damaged_annotation_in_annotate_with_one_warning(project
     assert_clean(proc, code=0)
     lines = [line for line in proc.stderr.splitlines() if "c.png" in line]
     assert len(lines) == 1 and lines[0].startswith("lfmdesk: warning: skipped c.png")
+
+
+def test_a_damaged_conversation_is_warned_about_once(tmp_path, caplog):
+    store = ConversationStore(tmp_path / "c")
+    store.root.mkdir(parents=True)
+    (store.root / "bad.json").write_bytes(b"[" * 100_000)
+    for _ in range(3):  # the window refreshes its list after every save
+        store.list()
+    assert sum("bad.json" in r.getMessage() for r in caplog.records) == 1

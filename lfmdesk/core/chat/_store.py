@@ -83,6 +83,7 @@ class ConversationStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else data_dir() / "conversations"
         self.problems: tuple[str, ...] = ()
+        self._warned: set[str] = set()  # the list is refreshed often: warn once per problem
 
     @property
     def images_dir(self) -> Path:
@@ -162,7 +163,9 @@ class ConversationStore:
                 conv = self.load(path.stem)
             except InputError as exc:
                 problems.append(f"skipped {exc}")
-                log.warning("skipped conversation: %s", exc)
+                if str(exc) not in self._warned:
+                    self._warned.add(str(exc))
+                    log.warning("skipped conversation: %s", exc)
                 continue
             found.append(ConversationSummary(conv.id, conv.title, conv.updated, len(conv.turns)))
         self.problems = tuple(problems)
