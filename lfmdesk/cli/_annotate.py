@@ -15,11 +15,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lfmdesk.cli._dataset import add_export_flags, run_export, warn
 from lfmdesk.cli._engine import open_engine
-from lfmdesk.cli._output import ProgressBar
+from lfmdesk.cli._output import ProgressBar, terminal_safe
 from lfmdesk.core import AppSettings, DetectionResult, Engine, LoadedImage, parse_detections
-from lfmdesk.core._errors import InputError
+from lfmdesk.core._errors import FolderNotEmptyError, InputError
 from lfmdesk.core.datasets._batch import (
+    SKIP_DONE,
+    SKIP_EDITED,
     BatchEvent,
     BatchFinished,
     BatchStarted,
@@ -31,6 +34,7 @@ from lfmdesk.core.datasets._batch import (
     plan_batch,
 )
 from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.datasets.formats._table import check_out
 
 __all__ = ["add_annotate_parser", "cmd_annotate"]
 
@@ -53,6 +57,7 @@ def add_annotate_parser(
     p.add_argument("--labels", "-l", required=True, help='what to find, e.g. "car,person"')
     p.add_argument("--format", "-f", choices=sorted(FORMATS), help="also export the dataset")
     p.add_argument("--out", "-o", metavar="OUT", help="export folder (with --format)")
+    add_export_flags(p)
     p.add_argument("--redo", action="store_true", help="detect again images already done")
     p.add_argument("--json", action="store_true", help="one JSON line per image on stdout")
     add_model_flags(p)
@@ -111,7 +116,10 @@ def _run(
             total = len(event.plan.todo)
             bar.update("annotating", 0, total, final=total == 0)
         elif isinstance(event, ImageFailed):
-            sys.stderr.write(f"\nlfmdesk: warning: {event.image}: {event.message}\n")
+            sys.stderr.write("\n")
+            warn(f"{event.image}: {event.message}")
+        elif isinstance(event, ImageSkipped) and event.reason not in (SKIP_DONE, SKIP_EDITED):
+            warn(f"skipped {event.image}: {event.reason}")  # a damaged annotation file
         if isinstance(event, (ImageAnnotated, ImageFailed)):
             bar.update("annotating", event.index, total, final=event.index == total)
         elif isinstance(event, BatchFinished):
@@ -123,14 +131,17 @@ def _run(
 def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
     """Detect objects in every image of a folder, then export if asked."""
 
-    from lfmdesk.core.datasets.formats._table import export_dataset
-
     if args.format and not args.out:
         raise InputError("--format needs --out: the folder to export the dataset to")
     if args.out and not args.format:
         raise InputError("--out needs --format: one of coco, yolo, voc, labelme")
     project = Project(args.folder)
     plan = plan_batch(project, args.labels, redo=args.redo)  # bad input fails before loading
+    if args.format:  # a refused OUT is said now, not after the whole batch
+        try:
+            check_out(project, Path(args.out), overwrite=args.overwrite)
+        except FolderNotEmptyError as exc:
+            raise FolderNotEmptyError(f"{exc} (--overwrite)") from None
     engine = open_engine(args, settings) if plan.todo else None
     cancel = threading.Event()
     try:
@@ -144,7 +155,11 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
         f"{finished.annotated} annotated, {finished.skipped} skipped, {finished.failed} failed "
         f"in {finished.seconds:.1f} s\n"
     )
+    for line in project.warnings:
+        warn(line)
     if args.format:
-        report = export_dataset(project, args.format, Path(args.out))
-        sys.stderr.write(f"exported {report.images} images, {report.boxes} boxes to {report.out}\n")
+        report = run_export(project, args.format, Path(args.out), args)
+        line = f"exported {report.images} images, {report.boxes} boxes to {report.out}"
+        sys.stderr.write(terminal_safe(line) + "\n")
+        return 1 if finished.failed or report.skipped else 0
     return 1 if finished.failed else 0

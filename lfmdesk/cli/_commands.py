@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lfmdesk.cli._engine import open_engine
-from lfmdesk.cli._output import print_stats, stream_answer
+from lfmdesk.cli._output import print_stats, stream_answer, terminal_safe
 from lfmdesk.core import (
     AppSettings,
     ChatRequest,
@@ -120,7 +120,7 @@ def cmd_tiles(args: argparse.Namespace, settings: AppSettings) -> int:
         _dump({"image": args.image, **plan.to_dict()})
         return 0
     rows, cols = plan.grid
-    out = [f"{args.image}: {image.width}x{image.height}"]
+    out = [f"{terminal_safe(args.image)}: {image.width}x{image.height}"]
     if plan.tiles:
         out.append(
             f"split into {rows} x {cols} tiles of 512 px (image resized to "

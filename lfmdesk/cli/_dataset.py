@@ -1,9 +1,11 @@
 """``lfmdesk export`` and ``lfmdesk import``: datasets converted headless.
 
-    lfmdesk export PROJECT --format coco --out OUT [--image KEY ...] [--json]
+    lfmdesk export PROJECT --format coco --out OUT [--image KEY ...] [--layout flat|nested]
+                   [--overwrite] [--json]
     lfmdesk import SRC --format yolo --into PROJECT [--json]
 
-Neither loads a model (nor imports MLX), so both start fast.
+Neither loads a model (nor imports MLX), so both start fast. Names from files are printed
+through ``terminal_safe``; an export that had to skip images exits 1 after naming each.
 """
 
 from __future__ import annotations
@@ -13,17 +15,40 @@ import json
 import sys
 from pathlib import Path
 
-from lfmdesk.core import AppSettings, InputError, LfmdeskError
+from lfmdesk.cli._output import terminal_safe
+from lfmdesk.core import AppSettings, FolderNotEmptyError, InputError, LfmdeskError
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets.formats._table import (
     FORMATS,
+    LAYOUTS,
     ExportReport,
     ImportReport,
     export_dataset,
     import_dataset,
 )
 
-__all__ = ["add_dataset_parsers", "cmd_export", "cmd_import"]
+__all__ = ["add_dataset_parsers", "add_export_flags", "cmd_export", "cmd_import", "warn"]
+
+
+def warn(line: str) -> None:
+    """One warning line on stderr, escaped for the terminal."""
+    sys.stderr.write(f"lfmdesk: warning: {terminal_safe(line)}\n")
+
+
+def add_export_flags(p: argparse.ArgumentParser) -> None:
+    """``--layout`` and ``--overwrite`` (``export``, and ``annotate`` with ``--format``)."""
+    p.add_argument(
+        "--layout",
+        choices=LAYOUTS,
+        help="flat: every image at the top as trips__a.jpg (default for yolo and voc); "
+        "nested: keep the project's subfolders (default for coco and labelme)",
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a folder that holds other files, replacing same-named ones",
+    )
+
 
 _FORMAT_HELP = ", ".join(f"{key} ({spec.title})" for key, spec in FORMATS.items())
 
@@ -44,6 +69,7 @@ def add_dataset_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
         metavar="KEY",
         help="export only this image (path inside the project); repeat for more",
     )
+    add_export_flags(exp)
     exp.add_argument("--json", action="store_true", help="print a JSON summary")
 
     imp = sub.add_parser("import", help="read a COCO/YOLO/VOC/LabelMe dataset into a project")
@@ -59,28 +85,52 @@ def add_dataset_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]
 
 def _export_summary(report: ExportReport) -> str:
     title = FORMATS[report.format].title
-    return f"Exported {report.images} images, {report.boxes} boxes as {title} to {report.main}"
+    text = f"Exported {report.images} images, {report.boxes} boxes as {title} to {report.main}"
+    return terminal_safe(text)
+
+
+def run_export(
+    project: Project,
+    fmt: str,
+    out: Path,
+    args: argparse.Namespace,
+    images: list[str] | None = None,
+) -> ExportReport:
+    """Export with the CLI's flags; each skipped image (and damaged file) is one warning."""
+    try:
+        report = export_dataset(
+            project, fmt, out, images=images, layout=args.layout, overwrite=args.overwrite
+        )
+    except FolderNotEmptyError as exc:
+        raise FolderNotEmptyError(f"{exc} (--overwrite)") from None
+    for key, why in report.skipped:
+        warn(f"skipped {key}: {why}")
+    return report
 
 
 def cmd_export(args: argparse.Namespace, settings: AppSettings) -> int:
-    """Export a project as a dataset."""
+    """Export a project as a dataset; exit 1 when some images had to be skipped."""
     project = Project(args.project)
     images = [project.key(k) for k in args.image] if args.image else None
-    report = export_dataset(project, args.format, Path(args.out), images=images)
+    report = run_export(project, args.format, Path(args.out), args, images)
+    for line in project.warnings:
+        warn(line)
     if args.json:
         summary = {
             "format": report.format,
             "out": str(report.out),
             "main": str(report.main),
+            "layout": report.layout,
             "images": report.images,
             "boxes": report.boxes,
             "labels": list(report.labels),
             "files": len(report.files),
+            "skipped": [{"image": k, "reason": why} for k, why in report.skipped],
         }
         sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")
     else:
         sys.stdout.write(_export_summary(report) + "\n")
-    return 0
+    return 1 if report.skipped else 0
 
 
 def _open_project(folder: Path) -> tuple[Project, list[Path]]:
@@ -104,11 +154,17 @@ def _import_lines(report: ImportReport, project: Project) -> list[str]:
     if report.skipped:
         shown = ", ".join(report.skipped[:5]) + (" ..." if len(report.skipped) > 5 else "")
         lines.append(f"skipped {len(report.skipped)} images whose file was not found: {shown}")
+    lines += [f"skipped {name}: {why}" for name, why in report.problems]
+    lines += [
+        f"kept your edited boxes of {key}; the dataset's boxes for it were not imported"
+        for key in report.kept
+    ]
     lines += [
         f"saved {name} as {key}: a different file has that name" for name, key in report.renamed
     ]
     lines += list(report.notes)
-    return lines
+    lines += list(project.warnings)
+    return [terminal_safe(line) for line in lines]
 
 
 def cmd_import(args: argparse.Namespace, settings: AppSettings) -> int:
@@ -133,6 +189,8 @@ def cmd_import(args: argparse.Namespace, settings: AppSettings) -> int:
             "labels": list(report.labels),
             "skipped": list(report.skipped),
             "renamed": [list(pair) for pair in report.renamed],
+            "kept": list(report.kept),
+            "problems": [{"image": name, "reason": why} for name, why in report.problems],
             "notes": list(report.notes),
         }
         sys.stdout.write(json.dumps(summary, ensure_ascii=False, indent=2) + "\n")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
@@ -18,7 +19,31 @@ from lfmdesk.core import (
     format_size,
 )
 
-__all__ = ["ProgressBar", "consume_download", "print_stats", "stream_answer"]
+__all__ = ["ProgressBar", "consume_download", "print_stats", "stream_answer", "terminal_safe"]
+
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# Bidirectional overrides and isolates reorder what the terminal shows ("Trojan source").
+_BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _escape(ch: str) -> str:
+    if ch in _NAMED:
+        return _NAMED[ch]
+    if ch in _BIDI or unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp"):
+        code = ord(ch)
+        return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return ch
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` with what a terminal would act on made visible: ``\\x1b``, ``\\n``, ``\\u2028``.
+
+    File names and labels come from files anyone can write; printed raw, an ESC or OSC
+    sequence could retitle the terminal, hide text or fake a prompt, and a newline could
+    forge a second message line. Lone surrogates (undecodable file names) are escaped too,
+    so printing never fails.
+    """
+    return "".join(_escape(ch) for ch in text)
 
 
 class ProgressBar:

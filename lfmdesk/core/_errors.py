@@ -6,8 +6,9 @@ what went wrong and what to do; the CLI prints it and exits non-zero, the GUI sh
     LfmdeskError
     ├── InputError                  bad input from the user (CLI exit code 2)
     │   ├── ImageError              not an image, truncated, too large (bomb)
-    │   ├── SettingsError           a setting outside its allowed range
-    │   └── ToolSpecError           tool definitions that are not valid JSON tools
+    │   ├── SettingsError           a setting outside its allowed range (or a damaged file)
+    │   ├── ToolSpecError           tool definitions that are not valid JSON tools
+    │   └── FolderNotEmptyError     an export folder holding other files (needs overwrite)
     ├── ModelError                  a model that cannot be found, fetched or trusted
     │   ├── ModelNotFoundError      offline / unknown repo and nothing cached
     │   ├── ModelInvalidError       folder fails verification (half-downloaded, .py files, ...)
@@ -22,6 +23,7 @@ __all__ = [
     "DownloadCancelled",
     "DownloadError",
     "EngineError",
+    "FolderNotEmptyError",
     "ImageError",
     "InputError",
     "LfmdeskError",
@@ -66,6 +68,14 @@ class SettingsError(InputError):
 
 class ToolSpecError(InputError):
     """Tool definitions that are not a JSON list of function specs."""
+
+
+class FolderNotEmptyError(InputError):
+    """An export folder that holds files and is not an earlier lfmdesk export.
+
+    Exporting there could replace a user's files of the same names; the caller asks the
+    user and passes ``overwrite=True`` to go ahead.
+    """
 
 
 class ModelError(LfmdeskError):

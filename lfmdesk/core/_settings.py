@@ -2,20 +2,28 @@
 
 Defaults are the LFM2.5-VL-450M model card's. Every numeric field has an allowed range in
 ``RANGES``; a value outside it raises :class:`SettingsError` naming the field and the range.
+
+The settings file belongs to the user. :func:`open_settings` never fails (a program must
+start): a file it cannot use gives the defaults and a one-line warning. :func:`save_settings`
+never destroys what it did not understand: a damaged file (not JSON, not UTF-8, a value out
+of range, not a regular file) is first kept as ``settings.json.bad-YYYYMMDD-HHMMSS``, and a
+file written by a newer lfmdesk (a higher ``schema_version``) is not replaced at all.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._atomic import keep_damaged, remove_stale_temps, write_text_atomic
 from lfmdesk.core._errors import SettingsError
+from lfmdesk.core._files import DamagedFileError, MiB, read_json, reason
 
 __all__ = [
     "LIVE_MODES",
@@ -26,12 +34,16 @@ __all__ = [
     "AppSettings",
     "LiveMode",
     "LiveSettings",
+    "LoadedSettings",
     "SamplingSettings",
     "VisionSettings",
     "config_dir",
     "load_settings",
+    "open_settings",
     "save_settings",
 ]
+
+log = logging.getLogger("lfmdesk")
 
 SCHEMA_VERSION = 1
 
@@ -58,6 +70,7 @@ LIVE_RANGES: dict[str, tuple[float | None, float | None]] = {
 }
 
 _T = TypeVar("_T")
+_SETTINGS_LIMIT = MiB
 
 
 def _check_range(
@@ -230,14 +243,19 @@ def settings_from_dict(data: Any) -> AppSettings:
         raise SettingsError("settings file must hold a JSON object")
     model = data.get("model", AppSettings.model)
     project = data.get("project")
-    return AppSettings(
-        model=model if isinstance(model, str) else AppSettings.model,
-        sampling=_from_dict(SamplingSettings, data.get("sampling")),
-        vision=_from_dict(VisionSettings, data.get("vision")),
-        project=project if isinstance(project, str) and project else None,
-        detect_after_capture=data.get("detect_after_capture") is not False,
-        live=_live_from_dict(data.get("live")),
-    )
+    try:
+        return AppSettings(
+            model=model if isinstance(model, str) else AppSettings.model,
+            sampling=_from_dict(SamplingSettings, data.get("sampling")),
+            vision=_from_dict(VisionSettings, data.get("vision")),
+            project=project if isinstance(project, str) and project else None,
+            detect_after_capture=data.get("detect_after_capture") is not False,
+            live=_live_from_dict(data.get("live")),
+        )
+    except (TypeError, ValueError, OverflowError) as exc:  # SettingsError is a ValueError
+        if isinstance(exc, SettingsError):
+            raise
+        raise SettingsError(f"a setting has a value of the wrong kind ({reason(exc)})") from None
 
 
 def _live_from_dict(data: Any) -> LiveSettings:
@@ -264,24 +282,108 @@ def config_dir() -> Path:
     return Path(platformdirs.user_config_dir("lfmdesk", appauthor=False))
 
 
-def load_settings(path: Path | None = None) -> AppSettings:
-    """Read settings; a missing file gives the defaults, a corrupt one raises SettingsError."""
-    path = path or config_dir() / "settings.json"
+def _settings_path(path: Path | None) -> Path:
+    return path or config_dir() / "settings.json"
+
+
+def _schema(data: Any) -> int:
+    version = data.get("schema_version") if isinstance(data, dict) else None
+    return version if isinstance(version, int) and not isinstance(version, bool) else 1
+
+
+def _read(path: Path) -> Any:
+    """The JSON in the settings file; None when there is none; SettingsError when damaged."""
     try:
-        text = path.read_text(encoding="utf-8")
+        return read_json(path, _SETTINGS_LIMIT)
     except FileNotFoundError:
-        return AppSettings()
+        return None
     except OSError as exc:
-        raise SettingsError(f"cannot read settings {path}: {exc.strerror}") from None
+        raise SettingsError(f"cannot read settings {path}: {reason(exc)}") from None
+    except DamagedFileError as exc:
+        raise SettingsError(f"settings {path}: {exc}") from None
+
+
+def load_settings(path: Path | None = None) -> AppSettings:
+    """Read settings; a missing file gives the defaults, a damaged one raises SettingsError.
+
+    A file written by a newer lfmdesk is read as far as this version understands it.
+    """
+    path = _settings_path(path)
+    data = _read(path)
+    if data is None:
+        return AppSettings()
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(f"settings {path} is not valid JSON (line {exc.lineno})") from None
-    return settings_from_dict(data)
+        return settings_from_dict(data)
+    except SettingsError as exc:
+        raise SettingsError(f"settings {path}: {exc}") from None
+
+
+@dataclass(frozen=True)
+class LoadedSettings:
+    """What :func:`open_settings` found.
+
+    Attributes:
+        settings: the settings to use (the defaults when the file could not be used).
+        problem: one line saying why the file was not used; "" when it was.
+        newer: the ``schema_version`` of a file written by a newer lfmdesk (its settings
+            are used as far as they are understood, and it is never saved over); else None.
+    """
+
+    settings: AppSettings
+    problem: str = ""
+    newer: int | None = None
+
+
+def open_settings(path: Path | None = None) -> LoadedSettings:
+    """The settings to start with; never raises (see :class:`LoadedSettings`).
+
+    Temporary files a killed save left beside the settings are deleted.
+    """
+    path = _settings_path(path)
+    remove_stale_temps(path.parent)
+    try:
+        data = _read(path)
+    except SettingsError as exc:
+        return LoadedSettings(AppSettings(), f"{exc}; using the defaults")
+    if data is None:
+        return LoadedSettings(AppSettings())
+    newer = _schema(data) if _schema(data) > SCHEMA_VERSION else None
+    try:
+        return LoadedSettings(settings_from_dict(data), "", newer)
+    except SettingsError as exc:
+        return LoadedSettings(AppSettings(), f"settings {path}: {exc}; using the defaults", newer)
+
+
+def _keep(path: Path, problem: SettingsError) -> None:
+    if path.is_file() and not path.is_symlink():
+        kept = keep_damaged(path)
+        log.warning("kept the settings lfmdesk could not use (%s) as %s", problem, kept)
 
 
 def save_settings(settings: AppSettings, path: Path | None = None) -> Path:
-    """Write settings as JSON atomically; returns the path written."""
-    path = path or config_dir() / "settings.json"
+    """Write settings as JSON atomically; returns the path written.
+
+    A damaged file there is first kept as ``settings.json.bad-DATE``.
+
+    Raises:
+        SettingsError: the file there was written by a newer lfmdesk; it is not replaced.
+        OSError: the file cannot be written.
+    """
+    path = _settings_path(path)
+    try:
+        data = _read(path)
+    except SettingsError as exc:
+        _keep(path, exc)
+        data = None
+    if _schema(data) > SCHEMA_VERSION:
+        raise SettingsError(
+            f"settings {path} were saved by a newer lfmdesk (version {_schema(data)}); "
+            "not saving over them: changes last until you quit"
+        )
+    if data is not None:
+        try:
+            settings_from_dict(data)
+        except SettingsError as exc:
+            _keep(path, exc)
     write_text_atomic(path, json.dumps(dataclasses.asdict(settings), indent=2) + "\n")
     return path

@@ -13,8 +13,9 @@ from lfmdesk.core import (
     AppSettings,
     ConversationStore,
     LfmdeskError,
+    LoadedSettings,
     list_cached,
-    load_settings,
+    open_settings,
     resolve_model,
     save_settings,
 )
@@ -89,11 +90,11 @@ def run_app(argv: Sequence[str]) -> int:
     app.setOrganizationName("lfmdesk")
     if isinstance(app, QApplication):
         app.setWindowIcon(app_icon())
-    try:
-        settings = load_settings()
-    except LfmdeskError as exc:  # a broken settings file must not stop the app opening
-        print(f"lfmdesk: warning: {exc}; using defaults", file=sys.stderr)
-        settings = AppSettings()
+    loaded = open_settings()  # never fails: a broken settings file must not stop the app
+    settings = loaded.settings
+    warning = _settings_warning(loaded)
+    if warning:
+        print(f"lfmdesk: warning: {warning}", file=sys.stderr)
     rows = model_rows()
     startup = _startup_model(args.model, settings, rows)
     client = EngineClient(engine_factory=args.engine, compute=args.compute)
@@ -107,6 +108,8 @@ def run_app(argv: Sequence[str]) -> int:
         ui_state=UiState(),
     )
     window.show()
+    if warning:
+        window.show_warning(warning)
     client.start()
     if args.self_test:
         if startup is None:
@@ -120,11 +123,28 @@ def run_app(argv: Sequence[str]) -> int:
     return int(app.exec())
 
 
+def _settings_warning(loaded: LoadedSettings) -> str:
+    """One line about a settings file that could not be used as it is; "" when it could."""
+    if loaded.newer is not None:
+        return (
+            f"Settings were saved by a newer lfmdesk (version {loaded.newer}): changes "
+            "made here last until you quit and are not saved over them"
+            + (f" ({loaded.problem})" if loaded.problem else "")
+        )
+    if loaded.problem:
+        return f"{loaded.problem}; the file is kept (renamed .bad-DATE) when settings are saved"
+    return ""
+
+
 def _saver() -> Callable[[AppSettings], None]:
+    told: set[str] = set()
+
     def save(settings: AppSettings) -> None:
         try:
             save_settings(settings)
         except (OSError, LfmdeskError) as exc:
-            print(f"lfmdesk: warning: cannot save settings: {exc}", file=sys.stderr)
+            if str(exc) not in told:  # once: settings are saved on every change
+                told.add(str(exc))
+                print(f"lfmdesk: warning: cannot save settings: {exc}", file=sys.stderr)
 
     return save

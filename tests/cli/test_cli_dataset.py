@@ -49,7 +49,7 @@ def test_export_json_summary_and_single_image(project, tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert (summary["images"], summary["boxes"], summary["format"]) == (1, 1, "yolo")
     assert summary["labels"] == ["cat"]
-    assert (out / "labels" / "sub" / "two.txt").read_text().startswith("0 0.500000 0.500000")
+    assert (out / "labels" / "sub__two.txt").read_text().startswith("0 0.500000 0.500000")
 
 
 def test_import_creates_the_project_and_prints_a_summary(project, tmp_path, capsys):
@@ -62,7 +62,7 @@ def test_import_creates_the_project_and_prints_a_summary(project, tmp_path, caps
     assert line.startswith("Imported 3 images, 3 boxes (2 labels) into")
     assert line.rstrip().endswith("copied 3 images")
     imported = Project(target)
-    assert imported.images() == ("one.png", "sub/two.jpg", "three.png")
+    assert imported.images() == ("one.png", "sub__two.jpg", "three.png")  # VOC is flat
     assert imported.labels() == ("cat", "dog")
     ann = imported.load("one.png")
     assert ann is not None and [b.px for b in ann.boxes] == [(1, 2, 50, 60), (10, 10, 90, 70)]

@@ -115,3 +115,15 @@ def test_bad_requests_are_one_line_errors(tmp_path: Path) -> None:
     empty.mkdir()
     with pytest.raises(InputError, match="no images"):
         plan_batch(Project(empty), "car")
+
+
+def test_labels_with_control_characters_are_saved_clean_and_resume(tmp_path: Path) -> None:
+    project = _project(tmp_path, n=2)
+    labels = "car\x1b[31m, traffic\tlight\x00"
+    list(annotate_project(project, labels, Detector()))
+    saved = project.load("img0.png")
+    assert saved is not None and saved.detected == ("car[31m", "traffic light")
+    assert {b.label for b in saved.boxes} == {"car[31m"}
+    again = Detector()
+    events = list(annotate_project(project, labels, again))
+    assert again.calls == [] and isinstance(events[-1], BatchFinished)  # all done: resumed

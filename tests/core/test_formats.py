@@ -21,6 +21,7 @@ from pycocotools.cocoeval import COCOeval
 from lfmdesk.core._errors import InputError
 from lfmdesk.core.datasets._annotations import ImageAnnotation, add_box, make_box
 from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.datasets._status import DETECTED, project_rows
 from lfmdesk.core.datasets.formats._table import FORMATS, boxes_json, export_dataset, import_dataset
 from lfmdesk.core.datasets.formats._yolo import _line as yolo_line
 from lfmdesk.core.datasets.formats._yolo import _parse as yolo_parse
@@ -123,6 +124,8 @@ def test_yolo_export_follows_the_ultralytics_layout(project, tmp_path):
     assert "path" not in data  # Ultralytics falls back to the YAML's folder
     images = sorted(p for p in (out / "images").rglob("*") if p.is_file())
     assert len(images) == 4
+    # flat by default: supervision and other readers list one folder level
+    assert sorted(p.name for p in images) == ["a.png", "b__a.png", "empty.png", "trips__a.jpg"]
     for image in images:
         sa, sb = f"{os.sep}images{os.sep}", f"{os.sep}labels{os.sep}"
         label = sb.join(str(image).rsplit(sa, 1)).rsplit(".", 1)[0] + ".txt"
@@ -135,7 +138,17 @@ def test_yolo_export_follows_the_ultralytics_layout(project, tmp_path):
     assert (out / "classes.txt").read_text().splitlines() == list(data["names"].values())
 
 
-def test_voc_export_reads_like_labelimg_pascalvocreader(project, tmp_path):
+def _voc_corners(path: Path) -> list[tuple[str, tuple[int, ...], bool]]:
+    """What the VOC devkit / LabelImg's PascalVocReader read: int(float(text)), as stored."""
+    shapes = []
+    for obj in ET.parse(path).getroot().findall("object"):
+        bnd = obj.find("bndbox")
+        corners = tuple(int(float(bnd.find(t).text)) for t in ("xmin", "ymin", "xmax", "ymax"))
+        shapes.append((obj.find("name").text, corners, bool(int(obj.find("difficult").text))))
+    return shapes
+
+
+def test_voc_export_is_one_based_like_the_devkit_and_labelimg(project, tmp_path):
     out = tmp_path / "out"
     export_dataset(project, "voc", out)
     root = ET.parse(out / "Annotations" / "a.xml").getroot()
@@ -143,16 +156,44 @@ def test_voc_export_reads_like_labelimg_pascalvocreader(project, tmp_path):
     assert (out / "JPEGImages" / root.find("filename").text).is_file()
     size = root.find("size")
     assert [size.find(t).text for t in ("width", "height", "depth")] == ["320", "240", "3"]
-    shapes = []
-    for obj in root.findall("object"):
-        bnd = obj.find("bndbox")
-        corners = tuple(int(float(bnd.find(t).text)) for t in ("xmin", "ymin", "xmax", "ymax"))
-        shapes.append((obj.find("name").text, corners, bool(int(obj.find("difficult").text))))
-    assert shapes == [(lbl, px, False) for lbl, px in BOXES["a.png"]]
+    # 1-based, both corners inclusive: pixels 10..109 are xmin 11, xmax 110; never a 0.
+    assert _voc_corners(out / "Annotations" / "a.xml") == [
+        ("car", (11, 21, 110, 90), False),
+        ("traffic light", (1, 1, 320, 240), False),
+    ]
     empty = ET.parse(out / "Annotations" / "empty.xml").getroot()
     assert empty.findall("object") == []
-    ids = (out / "ImageSets" / "Main" / "default.txt").read_text().splitlines()
+
+
+def test_voc_export_has_the_torchvision_image_sets_and_a_flat_layout(project, tmp_path):
+    out = tmp_path / "out"
+    report = export_dataset(project, "voc", out)
+    assert report.layout == "flat"
+    ids = ["a", "b__a", "empty", "trips__a"]
+    for name in ("train", "val", "trainval", "default"):
+        assert (out / "ImageSets" / "Main" / f"{name}.txt").read_text().splitlines() == ids
+    # torchvision's VOCDetection: Annotations/<id>.xml and JPEGImages/<id> + suffix, one level.
+    assert sorted(p.name for p in (out / "JPEGImages").iterdir()) == [
+        "a.png",
+        "b__a.png",
+        "empty.png",
+        "trips__a.jpg",
+    ]
+    for image_id in ids:
+        root = ET.parse(out / "Annotations" / f"{image_id}.xml").getroot()
+        assert (out / "JPEGImages" / root.find("filename").text).is_file()
+    expected = [("person", (2, 4, 99, 199), False)]
+    assert _voc_corners(out / "Annotations" / "trips__a.xml") == expected
+
+
+def test_nested_layout_keeps_subfolders(project, tmp_path):
+    out = tmp_path / "out"
+    export_dataset(project, "voc", out, layout="nested")
+    ids = (out / "ImageSets" / "Main" / "trainval.txt").read_text().splitlines()
     assert ids == ["a", "b/a", "empty", "trips/a"]
+    assert (out / "JPEGImages" / "trips" / "a.jpg").is_file()
+    export_dataset(project, "yolo", tmp_path / "y", layout="nested")
+    assert (tmp_path / "y" / "labels" / "trips" / "a.txt").is_file()
 
 
 def test_labelme_export_has_the_keys_labelfile_load_reads(project, tmp_path):
@@ -171,16 +212,18 @@ def test_labelme_export_has_the_keys_labelfile_load_reads(project, tmp_path):
     assert json.loads((out / "empty.json").read_text())["shapes"] == []
 
 
+@pytest.mark.parametrize("layout", ["flat", "nested"])
 @pytest.mark.parametrize("fmt", list(FORMATS))
-def test_export_import_export_is_byte_identical(project, tmp_path, fmt):
-    first = export_dataset(project, fmt, tmp_path / "one")
+def test_export_import_export_is_byte_identical(project, tmp_path, fmt, layout):
+    first = export_dataset(project, fmt, tmp_path / "one", layout=layout)
     (tmp_path / "fresh").mkdir()
     fresh = Project(tmp_path / "fresh")
     report = import_dataset(first.out, fmt, fresh)
     assert (report.images, report.boxes, report.copied) == (4, 4, 4)
-    second = export_dataset(fresh, fmt, tmp_path / "two")
+    second = export_dataset(fresh, fmt, tmp_path / "two", layout=layout)
     assert tree(second.out) == tree(first.out)
-    assert boxes_of(fresh) == boxes_of(project)
+    names = {k: k.replace("/", "__") if layout == "flat" else k for k in project.images()}
+    assert boxes_of(fresh) == {names[k]: v for k, v in boxes_of(project).items()}
 
 
 def test_coco_to_yolo_to_coco_keeps_every_pixel(project, tmp_path):
@@ -189,7 +232,7 @@ def test_coco_to_yolo_to_coco_keeps_every_pixel(project, tmp_path):
     (tmp_path / "p2").mkdir()
     p1, p2 = Project(tmp_path / "p1"), Project(tmp_path / "p2")
     import_dataset(coco, "coco", p1)
-    yolo = export_dataset(p1, "yolo", tmp_path / "yolo").out
+    yolo = export_dataset(p1, "yolo", tmp_path / "yolo", layout="nested").out
     import_dataset(yolo, "yolo", p2)
     again = export_dataset(p2, "coco", tmp_path / "coco2").out
     assert boxes_of(p2) == boxes_of(project)
@@ -233,7 +276,8 @@ def test_export_refuses_to_copy_onto_a_source_image(tmp_path):
 def test_export_of_one_image(project, tmp_path):
     report = export_dataset(project, "voc", tmp_path / "out", images=["trips/a.jpg"])
     assert (report.images, report.boxes) == (1, 1)
-    assert sorted(p.name for p in (tmp_path / "out" / "Annotations").rglob("*.xml")) == ["a.xml"]
+    written = sorted(p.name for p in (tmp_path / "out" / "Annotations").rglob("*.xml"))
+    assert written == ["trips__a.xml"]
 
 
 def test_same_stem_in_one_folder_gets_distinct_annotation_files(tmp_path):
@@ -266,11 +310,11 @@ def _break_coco(out: Path) -> None:
 
 
 def _break_yolo(out: Path) -> None:
-    (out / "labels" / "trips" / "a.txt").write_text("0 0.5 0.5 0.2 0.2\n9 0.5 0.5 0.1 0.1\n")
+    (out / "labels" / "trips__a.txt").write_text("0 0.5 0.5 0.2 0.2\n9 0.5 0.5 0.1 0.1\n")
 
 
 def _break_voc(out: Path) -> None:
-    path = out / "Annotations" / "trips" / "a.xml"
+    path = out / "Annotations" / "trips__a.xml"
     path.write_text(path.read_text().replace("<xmax>99</xmax>", "<xmax>n/a</xmax>"))
 
 
@@ -380,7 +424,8 @@ def test_voc_import_of_labelimg_files_beside_their_images(tmp_path):
     project = Project(tmp_path / "p")
     report = import_dataset(src, "voc", project)
     assert (report.images, report.copied, report.labels) == (1, 1, ("cat",))
-    assert [b.px for b in project.load("cat.png").boxes] == [(10, 21, 100, 80)]  # half up
+    # 1-based: xmin 10.4 is x 9.4, ymin 20.5 is y 19.5 (rounded half up); max as stored
+    assert [b.px for b in project.load("cat.png").boxes] == [(9, 20, 100, 80)]
 
 
 def test_labelme_import_reads_polygons_as_boxes_and_notes_other_shapes(tmp_path):
@@ -440,3 +485,80 @@ def test_yolo_six_decimals_bring_back_every_integer_pixel(tmp_path_factory, size
     path.write_text(yolo_line(0, (x1, y1, x2, y2), width, height))
     [box] = yolo_parse(path, ("thing",), (width, height))
     assert make_box(box.label, box.px, width, height).px == (x1, y1, x2, y2)
+
+
+# --- issue 12 §B: what other tools read ------------------------------------------------------
+
+
+def test_voc_import_reads_one_based_files_and_zero_based_ones(tmp_path):
+    """1-based (the devkit, LabelImg) is the rule; a file with a 0 was written 0-based."""
+    src = tmp_path / "voc"
+    _image(src / "JPEGImages" / "a.png", (100, 80))
+    _image(src / "JPEGImages" / "b.png", (100, 80))
+    (src / "Annotations").mkdir()
+    for name, corners in (("a", (11, 21, 50, 60)), ("b", (0, 20, 50, 60))):
+        xmin, ymin, xmax, ymax = corners
+        (src / "Annotations" / f"{name}.xml").write_text(
+            f"<annotation><filename>{name}.png</filename><object><name>car</name><bndbox>"
+            f"<xmin>{xmin}</xmin><ymin>{ymin}</ymin><xmax>{xmax}</xmax><ymax>{ymax}</ymax>"
+            "</bndbox></object></annotation>"
+        )
+    (tmp_path / "p").mkdir()
+    project = Project(tmp_path / "p")
+    import_dataset(src, "voc", project)
+    assert [b.px for b in project.load("a.png").boxes] == [(10, 20, 50, 60)]
+    assert [b.px for b in project.load("b.png").boxes] == [(0, 20, 50, 60)]  # as stored
+
+
+def test_voc_export_loads_the_way_torchvision_vocdetection_reads_it(project, tmp_path):
+    """VOCDetection: ids from ImageSets/Main/<set>.txt, Annotations/<id>.xml beside
+    JPEGImages/<id>.<ext>, and boxes back as 1-based inclusive corners."""
+    out = export_dataset(project, "voc", tmp_path / "out").out
+    seen = {}
+    for image_set in ("train", "val", "trainval"):
+        ids = (out / "ImageSets" / "Main" / f"{image_set}.txt").read_text().split()
+        for image_id in ids:
+            root = ET.parse(out / "Annotations" / f"{image_id}.xml").getroot()
+            assert (out / "JPEGImages" / root.findtext("filename")).is_file()
+            seen[image_id] = [
+                tuple(int(obj.find("bndbox").findtext(t)) for t in ("xmin", "ymin", "xmax", "ymax"))
+                for obj in root.iter("object")
+            ]
+    assert seen["a"] == [(11, 21, 110, 90), (1, 1, 320, 240)]
+    assert all(min(c) >= 1 for boxes in seen.values() for c in boxes)
+
+
+def test_one_unreadable_image_is_skipped_and_the_rest_exported(project, tmp_path):
+    (project.root / "broken.png").write_bytes(b"not a picture at all")
+    report = export_dataset(project, "coco", tmp_path / "out")
+    assert [key for key, _ in report.skipped] == ["broken.png"]
+    assert "not a readable image" in report.skipped[0][1]
+    assert report.images == 4
+    doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
+    assert "broken.png" not in [i["file_name"] for i in doc["images"]]
+
+
+@pytest.mark.parametrize(
+    ("made", "asked", "named"),
+    [("coco", "yolo", "COCO"), ("yolo", "coco", "YOLO"), ("voc", "labelme", "Pascal VOC")],
+)
+def test_importing_with_the_wrong_format_names_the_right_one(project, tmp_path, made, asked, named):
+    out = export_dataset(project, made, tmp_path / "out").out
+    target = tmp_path / "t"
+    target.mkdir()
+    with pytest.raises(InputError, match=f"looks like a {named} dataset") as info:
+        import_dataset(out, asked, Project(target))
+    assert f"--format {made}" in str(info.value) and "\n" not in str(info.value)
+    assert list(target.iterdir()) == []
+
+
+def test_import_keeps_detected_with_no_boxes_as_detected(tmp_path):
+    root = tmp_path / "p"
+    _image(root / "empty.png", (64, 48))
+    project = Project(root)
+    ann = project.load_or_empty("empty.png")
+    project.save(type(ann)(ann.image, ann.width, ann.height, (), ("car",), False))
+    out = export_dataset(project, "yolo", tmp_path / "out").out
+    import_dataset(out, "yolo", project)
+    [row] = project_rows(project)
+    assert (row.status, row.detected) == (DETECTED, ("car",))

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hostile import copy_model, error_lines, lfmdesk_cli, one_line
+from hostile import copy_model, error_lines, one_line, run_cli
 from PIL import Image
 
 from lfmdesk.core import ChatRequest, Engine, Message, load_image
@@ -97,7 +97,7 @@ def test_ask_with_a_bomb_template_fails_in_one_line(
     image = tmp_path / "photo.png"
     Image.new("RGB", (32, 32)).save(image)
     started = time.monotonic()
-    proc = lfmdesk_cli("ask", str(image), "-p", "hi", "--model", str(folder))
+    proc = run_cli("ask", str(image), "-p", "hi", "--model", str(folder))
     assert time.monotonic() - started < 60
     assert proc.returncode != 0 and proc.stdout == ""
     [line] = error_lines(proc)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hostile import error_lines, finishes_within, lfmdesk_cli, one_line
+from hostile import error_lines, finishes_within, one_line, run_cli
 from PIL import EpsImagePlugin, Image
 
 from lfmdesk.core import animation_frames, load_image
@@ -78,7 +78,7 @@ def test_tiles_on_postscript_named_png_fails_fast_with_nothing_on_stdout(
     disguised: Path,
 ) -> None:
     started = time.monotonic()
-    proc = lfmdesk_cli("tiles", str(disguised), timeout=60)
+    proc = run_cli("tiles", str(disguised), timeout=60)
     assert time.monotonic() - started < 30
     assert proc.returncode == 2 and proc.stdout == ""
     [line] = error_lines(proc)

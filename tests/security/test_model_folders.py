@@ -22,9 +22,9 @@ from hostile import (
     copy_model,
     error_lines,
     finishes_within,
-    lfmdesk_cli,
     one_line,
     put_in_cache,
+    run_cli,
     set_config,
     write_native,
     write_py,
@@ -131,7 +131,7 @@ def test_ask_runs_no_code_from_a_local_folder(
     fixture_models: dict[str, Path], tmp_path: Path, marker: Path, photo: Path, attack: str
 ) -> None:
     folder = hostile_folder(fixture_models["8bit"], tmp_path, attack, marker)
-    proc = lfmdesk_cli("ask", str(photo), "-p", "hi", "--model", str(folder), "--max-tokens", "2")
+    proc = run_cli("ask", str(photo), "-p", "hi", "--model", str(folder), "--max-tokens", "2")
     assert not marker.exists(), marker.read_text()
     assert proc.returncode == 0, proc.stderr
     assert "model_file in config.json" in proc.stderr
@@ -146,9 +146,7 @@ def test_ask_runs_no_code_from_a_cached_repo_offline(
     cache = tmp_path / "hf-cache"
     put_in_cache(cache, REPO, folder)
     env = {"HF_HUB_CACHE": str(cache), "HF_HUB_OFFLINE": "1"}
-    proc = lfmdesk_cli(
-        "ask", str(photo), "-p", "hi", "--model", "8bit", "--max-tokens", "2", env=env
-    )
+    proc = run_cli("ask", str(photo), "-p", "hi", "--model", "8bit", "--max-tokens", "2", env=env)
     assert not marker.exists(), marker.read_text()
     assert proc.returncode == 0, proc.stderr
 

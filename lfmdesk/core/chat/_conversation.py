@@ -100,9 +100,9 @@ class Conversation:
     schema_version: int = CONVERSATION_SCHEMA
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (what the store writes)."""
+        """A JSON-ready dict (what the store writes): always this version's layout."""
         return {
-            "schema_version": self.schema_version,
+            "schema_version": CONVERSATION_SCHEMA,
             "id": self.id,
             "title": self.title,
             "created": self.created,
@@ -151,7 +151,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _is_number(v: Any) -> bool:
-    return (_is_int(v) or isinstance(v, float)) and math.isfinite(v)
+    # isfinite() of an int too large for a float raises; whole numbers are finite anyway.
+    return _is_int(v) or (isinstance(v, float) and math.isfinite(v))
 
 
 def _is_str_list(v: Any) -> bool:

@@ -5,7 +5,11 @@ Layout under ``root`` (default ``data_dir()/conversations``)::
     <id>.json            Conversation.to_json(), written atomically
     images/<sha256>.png  every image the turns refer to, lossless (the same pixels and hash)
 
-A damaged file never breaks the list: it is skipped and reported in ``problems``.
+A damaged file never breaks the list: it is skipped and reported in ``problems`` (one
+warning each). Only regular files are read, within a size limit; JSON nested deeper than
+anything lfmdesk writes, or not UTF-8, is a damaged file. A conversation saved by a newer
+lfmdesk (a higher ``schema_version``) is read as far as this version understands it and
+never saved over; temporary files a killed save left behind are deleted by :meth:`list`.
 """
 
 from __future__ import annotations
@@ -21,9 +25,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
-from lfmdesk.core._atomic import write_bytes_atomic, write_text_atomic
+from lfmdesk.core._atomic import remove_stale_temps, write_bytes_atomic, write_text_atomic
 from lfmdesk.core._errors import ImageError, InputError
-from lfmdesk.core.chat._conversation import DEFAULT_TITLE, Conversation, is_conversation_id
+from lfmdesk.core._files import DamagedFileError, MiB, read_json, reason
+from lfmdesk.core.chat._conversation import (
+    CONVERSATION_SCHEMA,
+    DEFAULT_TITLE,
+    Conversation,
+    is_conversation_id,
+)
 from lfmdesk.core.images._load import LoadedImage, load_image
 
 __all__ = ["ConversationStore", "ConversationSummary", "data_dir"]
@@ -33,6 +43,7 @@ log = logging.getLogger("lfmdesk")
 _IMAGE_ID = re.compile(r"[0-9a-f]{64}")
 # PNG level 1: a 12 MP photo saves in well under a second; higher levels gain little on photos.
 _PNG_LEVEL = 1
+_CONVERSATION_LIMIT = 64 * MiB
 
 
 def data_dir() -> Path:
@@ -72,6 +83,7 @@ class ConversationStore:
     def __init__(self, root: Path | None = None) -> None:
         self.root = Path(root) if root is not None else data_dir() / "conversations"
         self.problems: tuple[str, ...] = ()
+        self._warned: set[str] = set()  # the list is refreshed often: warn once per problem
 
     @property
     def images_dir(self) -> Path:
@@ -89,29 +101,46 @@ class ConversationStore:
         return Conversation(id=uuid.uuid4().hex, title=title, created=now, updated=now, turns=())
 
     def save(self, conversation: Conversation) -> Path:
-        """Write ``conversation`` atomically; returns its file."""
+        """Write ``conversation`` atomically; returns its file.
+
+        Raises:
+            InputError: the file there was saved by a newer lfmdesk (it is kept).
+        """
         path = self._path(conversation.id)
+        version = self._saved_schema(path)
+        if version > CONVERSATION_SCHEMA:
+            raise InputError(
+                f"{path} was saved by a newer lfmdesk (version {version}); "
+                "not saving over it — update lfmdesk to continue this conversation"
+            )
         text = json.dumps(conversation.to_json(), ensure_ascii=False, indent=1)
         write_text_atomic(path, text + "\n")
         return path
+
+    @staticmethod
+    def _saved_schema(path: Path) -> int:
+        try:
+            data = read_json(path, _CONVERSATION_LIMIT)
+        except (OSError, DamagedFileError):
+            return CONVERSATION_SCHEMA
+        version = data.get("schema_version") if isinstance(data, dict) else None
+        return version if isinstance(version, int) and not isinstance(version, bool) else 1
 
     def load(self, conversation_id: str) -> Conversation:
         """Read a saved conversation.
 
         Raises:
-            InputError: it does not exist, or its file is damaged.
+            InputError: it does not exist, or its file is damaged or cannot be read.
         """
         path = self._path(conversation_id)
         try:
-            text = path.read_text(encoding="utf-8")
+            data = read_json(path, _CONVERSATION_LIMIT)
         except FileNotFoundError:
             raise InputError(f"conversation {conversation_id} does not exist") from None
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"cannot read conversation file {path}: {exc}") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path} is not valid JSON (line {exc.lineno})") from None
+        except OSError as exc:
+            raise InputError(f"cannot read conversation file {path}: {reason(exc)}") from None
+        except DamagedFileError as exc:
+            raise InputError(f"{path} is damaged: {exc}") from None
         try:
             return Conversation.from_json(data)
         except InputError as exc:
@@ -125,6 +154,8 @@ class ConversationStore:
         """Every readable conversation, newest first; damaged files go to ``problems``."""
         found: list[ConversationSummary] = []
         problems: list[str] = []
+        remove_stale_temps(self.root)
+        remove_stale_temps(self.images_dir)
         for path in sorted(self.root.glob("*.json")) if self.root.is_dir() else ():
             if path.name.startswith("."):
                 continue
@@ -132,7 +163,9 @@ class ConversationStore:
                 conv = self.load(path.stem)
             except InputError as exc:
                 problems.append(f"skipped {exc}")
-                log.warning("skipped conversation: %s", exc)
+                if str(exc) not in self._warned:
+                    self._warned.add(str(exc))
+                    log.warning("skipped conversation: %s", exc)
                 continue
             found.append(ConversationSummary(conv.id, conv.title, conv.updated, len(conv.turns)))
         self.problems = tuple(problems)

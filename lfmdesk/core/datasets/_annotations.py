@@ -13,8 +13,11 @@ normalized coordinates are derived from them, never stored as the truth.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
+import unicodedata
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,9 +31,11 @@ __all__ = [
     "ImageAnnotation",
     "add_box",
     "apply_detections",
+    "clean_labels",
     "make_box",
     "move_boxes",
     "new_box_id",
+    "normalize_label",
     "relabel_boxes",
     "remove_boxes",
     "replace_box",
@@ -42,6 +47,45 @@ _SOURCES = (MODEL, PERSON)
 SCHEMA_VERSION = 1
 
 Pixels = tuple[int, int, int, int]
+MAX_LABEL_LENGTH = 200
+_MAX_SIDE = 1 << 20  # a million pixels a side: far beyond any image lfmdesk decodes
+
+
+def _unrepresentable(ch: str) -> bool:
+    # Lone surrogates cannot be written as UTF-8; noncharacters (U+FFFE, U+FDD0...) are
+    # refused by XML parsers, YAML readers and many JSON tools.
+    cp = ord(ch)
+    return 0xD800 <= cp <= 0xDFFF or 0xFDD0 <= cp <= 0xFDEF or (cp & 0xFFFE) == 0xFFFE
+
+
+def normalize_label(text: object) -> str:
+    """``text`` as a label: NFC, on one line, control characters removed, spaces collapsed.
+
+    Every label that enters lfmdesk (typed, read from a file, answered by the model) goes
+    through here once, so XML, YAML, ``classes.txt`` and the terminal all get one clean line.
+    Returns "" for a label with nothing left.
+
+    Raises:
+        InputError: not text, longer than 200 characters, or holding a character no
+            dataset format can store (a lone surrogate, U+FFFE, U+FFFF, U+FDD0-U+FDEF).
+    """
+    if isinstance(text, bool) or not isinstance(text, (str, int)):
+        raise InputError(f"a label must be text, not {type(text).__name__}")
+    text = str(text)
+    bad = next((ch for ch in text if _unrepresentable(ch)), None)
+    if bad is not None:
+        raise InputError(f"label {text[:40]!r} holds U+{ord(bad):04X}, which cannot be saved")
+    # Line and paragraph separators and C0/C1 controls that are whitespace become spaces;
+    # other controls (ESC, NUL, DEL ...) go.
+    cleaned = "".join(
+        " " if ch.isspace() else ch
+        for ch in unicodedata.normalize("NFC", text)
+        if ch.isspace() or unicodedata.category(ch) != "Cc"
+    )
+    label = " ".join(cleaned.split())
+    if len(label) > MAX_LABEL_LENGTH:
+        raise InputError(f"label {label[:40]!r}… is longer than {MAX_LABEL_LENGTH} characters")
+    return label
 
 
 def new_box_id() -> str:
@@ -107,24 +151,35 @@ def make_box(
         InputError: the label is blank, the source unknown, or the box has no area
             left inside the image.
     """
-    label = " ".join(str(label).split())
+    label = normalize_label(label)
     if not label:
         raise InputError("a box needs a label")
     if source not in _SOURCES:
         raise InputError(f"box source must be 'model' or 'person', not {source!r}")
-    if len(px) != 4:
-        raise InputError(f"a box needs 4 numbers (x1, y1, x2, y2), got {len(px)}")
-    xa, ya, xb, yb = (float(v) for v in px)
+    if not isinstance(px, Sequence) or isinstance(px, str) or len(px) != 4:
+        raise InputError("a box needs 4 numbers (x1, y1, x2, y2)")
+    xa, ya, xb, yb = (_coordinate(v) for v in px)
     x1, x2 = (_clamp(v, width) for v in sorted((xa, xb)))
     y1, y2 = (_clamp(v, height) for v in sorted((ya, yb)))
     if x2 <= x1 or y2 <= y1:
-        raise InputError(f"box {list(px)} has no area inside the {width}×{height} image")
+        corners = [round(v, 3) for v in (xa, ya, xb, yb)]
+        raise InputError(f"box {corners} has no area inside the {width}×{height} image")
     return Box(label, (x1, y1, x2, y2), source, box_id or new_box_id())
 
 
+def _coordinate(value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise InputError(f"a box coordinate must be a number, not {type(value).__name__}")
+    try:
+        number = float(value)
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise InputError("a box coordinate is not a finite number")
+    return number
+
+
 def _clamp(value: float, size: int) -> int:
-    if value != value:  # NaN
-        raise InputError("a box coordinate is not a number")
     return min(max(int(value + 0.5) if value >= 0 else 0, 0), size)
 
 
@@ -177,36 +232,59 @@ class ImageAnnotation:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> ImageAnnotation:
+    def from_dict(cls, data: Any) -> ImageAnnotation:
         """Read :meth:`to_dict`'s output; unknown keys are ignored.
 
         Raises:
             InputError: a required field is missing or has the wrong type.
         """
-        try:
-            width, height = int(data["width"]), int(data["height"])
-            ann = cls.empty(str(data["image"]), width, height)
-            boxes = tuple(_box_from_dict(b, width, height) for b in data.get("boxes") or ())
-            detected = data.get("detected")
-            return dataclasses.replace(
-                ann,
-                boxes=boxes,
-                detected=tuple(str(x) for x in detected) if detected is not None else None,
-                edited=bool(data.get("edited", False)),
-            )
-        except (KeyError, TypeError, ValueError, AttributeError) as exc:
-            raise InputError(f"not an lfmdesk annotation ({type(exc).__name__}: {exc})") from None
+        if not isinstance(data, Mapping):
+            raise InputError("not an lfmdesk annotation (not a JSON object)")
+        image = data.get("image")
+        width, height = _size(data.get("width")), _size(data.get("height"))
+        if not isinstance(image, str) or not image or width is None or height is None:
+            raise InputError("not an lfmdesk annotation (needs image, width and height)")
+        boxes = data.get("boxes") or []
+        if not isinstance(boxes, list):
+            raise InputError("not an lfmdesk annotation ('boxes' must be a list)")
+        return cls(
+            image,
+            width,
+            height,
+            tuple(_box_from_dict(b, n, width, height) for n, b in enumerate(boxes, 1)),
+            _detected(data.get("detected")),
+            data.get("edited") is True,
+        )
 
 
-def _box_from_dict(data: Mapping[str, Any], width: int, height: int) -> Box:
-    return make_box(
-        data["label"],
-        data["box_px"],
-        width,
-        height,
-        source=str(data.get("source", PERSON)),
-        box_id=str(data.get("id") or "") or None,
-    )
+def _size(value: Any) -> int | None:
+    ok = isinstance(value, int) and not isinstance(value, bool) and 0 < value <= _MAX_SIDE
+    return value if ok else None
+
+
+def _detected(value: Any) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if not isinstance(value, list) or not all(isinstance(x, str) for x in value):
+        raise InputError("not an lfmdesk annotation ('detected' must be a list of labels)")
+    return clean_labels(value)
+
+
+def _box_from_dict(data: Any, n: int, width: int, height: int) -> Box:
+    if not isinstance(data, Mapping) or "label" not in data or "box_px" not in data:
+        raise InputError(f"box {n} needs 'label' and 'box_px'")
+    box_id = data.get("id")
+    try:
+        return make_box(
+            data["label"],
+            data["box_px"],
+            width,
+            height,
+            source=str(data.get("source", PERSON)),
+            box_id=box_id if isinstance(box_id, str) and 0 < len(box_id) <= 64 else None,
+        )
+    except InputError as exc:
+        raise InputError(f"box {n}: {exc}") from None
 
 
 # --- edits: each returns a new annotation; person edits mark it edited -----------------
@@ -249,7 +327,7 @@ def move_boxes(ann: ImageAnnotation, box_ids: Iterable[str], dx: int, dy: int) -
 
 def relabel_boxes(ann: ImageAnnotation, box_ids: Iterable[str], label: str) -> ImageAnnotation:
     """``ann`` with the given boxes labelled ``label``."""
-    label = " ".join(label.split())
+    label = normalize_label(label)
     if not label:
         raise InputError("a box needs a label")
     ids = set(box_ids)
@@ -274,5 +352,23 @@ def apply_detections(
         try:
             new.append(make_box(d.label, d.box_px, ann.width, ann.height, source=MODEL))
         except InputError:
-            continue  # a degenerate box: nothing to draw or export
-    return dataclasses.replace(ann, boxes=(*kept, *new), detected=tuple(labels))
+            continue  # a degenerate box or an unsavable label: nothing to draw or export
+    return dataclasses.replace(ann, boxes=(*kept, *new), detected=clean_labels(labels))
+
+
+def clean_labels(
+    labels: Iterable[object], refused: Callable[[str], object] | None = None
+) -> tuple[str, ...]:
+    """``labels`` normalized; blanks, repeats and labels that cannot be saved dropped
+    (``refused`` is told why for each of those)."""
+    clean: dict[str, None] = {}
+    for label in labels:
+        try:
+            text = normalize_label(label)
+        except InputError as exc:
+            if refused is not None:
+                refused(str(exc))
+            continue
+        if text:
+            clean[text] = None
+    return tuple(clean)

@@ -18,9 +18,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 from lfmdesk.core._errors import InputError, LfmdeskError
+from lfmdesk.core._files import reason
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 from lfmdesk.core.answers._grounding import DetectionResult, grounding_prompt, split_labels
-from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections
+from lfmdesk.core.datasets._annotations import ImageAnnotation, apply_detections, clean_labels
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets._status import ImageRow, batch_role, project_rows
 from lfmdesk.core.engine._chat import ChatRequest
@@ -131,7 +132,8 @@ def plan_batch(project: Project, labels: str | Sequence[str], *, redo: bool = Fa
     Raises:
         InputError: no labels, or the project has no images.
     """
-    wanted = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
+    raw = split_labels(labels) if isinstance(labels, str) else split_labels(",".join(labels))
+    wanted = clean_labels(raw)  # what is saved as 'detected' must compare equal next time
     if not wanted:
         raise InputError('no labels to look for: give some, e.g. --labels "car, person"')
     rows = project_rows(project)
@@ -207,8 +209,8 @@ def annotate_project(
     started = time.perf_counter()
     yield BatchStarted(plan)
     skipped = [(k, SKIP_DONE) for k in plan.done] + [(k, SKIP_EDITED) for k in plan.edited]
-    for key, reason in (*skipped, *plan.problems):
-        yield ImageSkipped(key, reason)
+    for key, why in (*skipped, *plan.problems):
+        yield ImageSkipped(key, why)
     annotated = failed = 0
     total = len(plan.todo)
     for index, key in enumerate(plan.todo, 1):
@@ -244,6 +246,8 @@ def _annotate_one(
         ann = record_detections(project, key, image, result, labels)
     except LfmdeskError as exc:
         return ImageFailed(index, total, key, str(exc))
+    except OSError as exc:  # cannot save (disk full, a symbolic link in the way)
+        return ImageFailed(index, total, key, f"cannot save its boxes ({reason(exc)})")
     if ann is None:
         return ImageSkipped(key, SKIP_EDITED)
     return ImageAnnotated(index, total, key, ann, result.dropped, time.perf_counter() - began)

@@ -15,6 +15,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThreadPool, QUrl, Signal, Slot
 from PySide6.QtGui import QDesktopServices
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDialogButtonBox,
@@ -47,11 +48,24 @@ Report = ExportReport | ImportReport
 def report_text(report: Report) -> str:
     """One line for the status bar: what an export or import did."""
     if isinstance(report, ExportReport):
-        title = FORMATS[report.format].title
-        return f"Exported {report.images} images, {report.boxes} boxes as {title} to {report.main}"
+        return _export_text(report)
     text = f"Imported {report.images} images, {report.boxes} boxes"
     if report.skipped:
         text += f"; {len(report.skipped)} skipped (image not found)"
+    if report.problems:
+        name, why = report.problems[0]
+        text += f"; {len(report.problems)} left out ({name}: {why})"
+    if report.kept:
+        text += f"; kept your edited boxes of {len(report.kept)} images"
+    return text
+
+
+def _export_text(report: ExportReport) -> str:
+    title = FORMATS[report.format].title
+    text = f"Exported {report.images} images, {report.boxes} boxes as {title} to {report.main}"
+    if report.skipped:
+        key, why = report.skipped[0]
+        text += f"; skipped {len(report.skipped)} that could not be read ({key}: {why})"
     return text
 
 
@@ -110,6 +124,9 @@ class DatasetDialog(QDialog):
             self.one_image.setEnabled(self.current_key is not None)
             self.path_edit.setPlaceholderText("A folder for the dataset (not inside the project)")
             form.addRow("To folder:", row)
+            # Off by default: a folder of other files is refused unless this is ticked.
+            self.overwrite = QCheckBox("Replace files in a folder that holds other files")
+            form.addRow("", self.overwrite)
         else:
             self.path_edit.setPlaceholderText("The dataset folder (or a COCO .json file)")
             form.addRow("From:", row)
@@ -152,7 +169,10 @@ class DatasetDialog(QDialog):
         work: Callable[[], Report]
         if self.mode == "export":
             keys = [self.current_key] if self.one_image.isChecked() and self.current_key else None
-            work = lambda: export_dataset(self.project, fmt, target, images=keys)  # noqa: E731
+            overwrite = self.overwrite.isChecked()
+            work = lambda: export_dataset(  # noqa: E731
+                self.project, fmt, target, images=keys, overwrite=overwrite
+            )
         else:
             work = lambda: import_dataset(target, fmt, self.project)  # noqa: E731
         self.ok_button.setEnabled(False)
@@ -172,6 +192,8 @@ class DatasetDialog(QDialog):
     @Slot(str)
     def _on_failed(self, message: str) -> None:
         self.ok_button.setEnabled(True)
+        if self.mode == "export" and "allow replacing its files" in message:
+            message += " — tick “Replace files…” above to export there anyway"
         self.message.setText(f"⚠ {message}")
 
     @Slot()

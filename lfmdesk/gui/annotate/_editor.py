@@ -349,8 +349,8 @@ class AnnotationEditor(QObject):
             started = time.perf_counter()
             try:
                 self._project.save(self._anns[key])
-            except OSError as exc:
-                reason = exc.strerror or type(exc).__name__
+            except (OSError, InputError) as exc:  # InputError: a file from a newer lfmdesk
+                reason = str(exc) if isinstance(exc, InputError) else exc.strerror or str(exc)
                 self.problem.emit(
                     f"could not save the boxes of {key} ({reason}); "
                     "they are kept and saved again on your next edit"

@@ -218,8 +218,9 @@ class Workspace(QObject):
     def _save_labels(self, labels: list[str]) -> None:
         try:
             self.project.save_labels(labels)
-        except OSError as exc:
-            self.problem.emit(f"cannot save the label list: {exc.strerror or exc}")
+        except (OSError, InputError) as exc:  # InputError: project.json from a newer lfmdesk
+            why = str(exc) if isinstance(exc, InputError) else exc.strerror or str(exc)
+            self.problem.emit(f"cannot save the label list: {why}")
         self.panel.set_labels(labels)
 
     # --- images and boxes ----------------------------------------------------------------

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from lfmdesk.core._atomic import write_text_atomic
+from lfmdesk.core._files import DamagedFileError, MiB, read_json
 from lfmdesk.core._settings import config_dir
 
 __all__ = ["UiState"]
@@ -23,9 +24,9 @@ class UiState:
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or config_dir() / "ui_state.json"
         self._data: dict[str, Any] = {"schema_version": SCHEMA_VERSION}
-        try:
-            loaded = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+        try:  # regular files only, bounded, no deep nesting: a bad file must not stop start-up
+            loaded = read_json(self.path, MiB)
+        except (OSError, DamagedFileError):
             return
         if isinstance(loaded, dict):
             self._data.update(loaded)

@@ -8,7 +8,9 @@ name), ``imageData null`` (the image is beside it, not inlined), ``imageHeight``
 
 Reading takes a folder (every ``*.json`` with ``shapes`` and ``imagePath``, recursively) or
 one file. Rectangles are read as drawn, polygons as their bounding box; other shape types
-(points, lines, circles, masks) are skipped and counted in the notes.
+(points, lines, circles, masks) are skipped and counted in the notes. ``imagePath`` may
+climb out of the JSON's folder (``../images/a.jpg``) but never out of the dataset folder
+(the folder given, or the file's folder): an image outside it is not imported.
 """
 
 from __future__ import annotations
@@ -17,15 +19,17 @@ from collections.abc import Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lfmdesk.core._atomic import write_text_atomic
 from lfmdesk.core._errors import InputError
 from lfmdesk.core.datasets.formats._common import (
     ExportItem,
     ReadBox,
     ReadDataset,
     ReadImage,
+    Rendered,
     as_number,
+    dataset_files,
     dump_json,
+    is_inside,
     load_json,
     safe_name,
     with_suffix,
@@ -61,16 +65,9 @@ def _document(item: ExportItem) -> dict[str, Any]:
     }
 
 
-def export_labelme(
-    items: Sequence[ExportItem], labels: Sequence[str], out: Path
-) -> tuple[Path, ...]:
-    """Write ``<stem>.json`` beside each copied image (``labels`` needs no file here)."""
-    written = []
-    for item in items:
-        path = out / with_suffix(item.name, ".json")
-        write_text_atomic(path, dump_json(_document(item)))
-        written.append(path)
-    return tuple(written)
+def export_labelme(items: Sequence[ExportItem], labels: Sequence[str]) -> Rendered:
+    """``<stem>.json`` beside each copied image (``labels`` needs no file here)."""
+    return [(with_suffix(item.name, ".json"), dump_json(_document(item))) for item in items]
 
 
 def _shape_box(shape: Any, where: str) -> ReadBox | None:
@@ -83,7 +80,10 @@ def _shape_box(shape: Any, where: str) -> ReadBox | None:
         raise InputError(f"{where}: 'points' must be [[x, y], ...] with at least two points")
     xs = [as_number(p[0], where) for p in points]
     ys = [as_number(p[1], where) for p in points]
-    return ReadBox(str(shape.get("label", "")), (min(xs), min(ys), max(xs), max(ys)))
+    label = shape.get("label", "")
+    if isinstance(label, bool) or not isinstance(label, (str, int)):
+        raise InputError(f"{where}: 'label' must be text")
+    return ReadBox(str(label), (min(xs), min(ys), max(xs), max(ys)))
 
 
 def _read_file(path: Path, root: Path, doc: dict[str, Any]) -> tuple[ReadImage, int]:
@@ -97,13 +97,13 @@ def _read_file(path: Path, root: Path, doc: dict[str, Any]) -> tuple[ReadImage, 
         else:
             boxes.append(box)
     # imagePath may climb out of the JSON's folder (``../images/a.jpg``): follow it, but
-    # only a path inside the dataset keeps its folders in the project.
-    image = (path.parent / doc["imagePath"].replace("\\", "/")).resolve()
+    # never out of the dataset; only a path inside it keeps its folders in the project.
+    image = path.parent / doc["imagePath"].replace("\\", "/")
     try:
-        name = image.relative_to(root.resolve()).as_posix()
-    except ValueError:
+        name = image.resolve().relative_to(root.resolve()).as_posix()
+    except (ValueError, OSError, RuntimeError):
         name = PurePosixPath(safe_name(doc["imagePath"])).name
-    found = image if image.is_file() else None
+    found = image if image.is_file() and is_inside(image, root) else None
     return ReadImage(path, name, found, tuple(boxes)), other
 
 
@@ -117,7 +117,7 @@ def read_labelme(source: Path) -> ReadDataset:
         root, docs = source.parent, [(source, load_json(source))]
     else:
         root = source
-        docs = [(p, load_json(p)) for p in sorted(source.rglob("*.json"))]
+        docs = [(p, load_json(p)) for p in dataset_files(source, (".json",))]
         docs = [(p, d) for p, d in docs if _is_labelme(d)]
     if not docs:
         raise InputError(f"{source}: no LabelMe .json files found")
@@ -128,4 +128,4 @@ def read_labelme(source: Path) -> ReadDataset:
         others += other
     notes = (f"{others} non-box shapes (points, lines, circles) skipped",) if others else ()
     labels = dict.fromkeys(b.label for im in images for b in im.boxes)
-    return ReadDataset(tuple(images), tuple(labels), notes)
+    return ReadDataset(root, tuple(images), tuple(labels), notes)

@@ -10,7 +10,9 @@ line) is what LabelImg and most converters read.
 
 Reading takes the folder or its ``data.yaml``; the names come from ``data.yaml`` (when
 PyYAML is installed), else ``classes.txt``/``obj.names``. Label files beside the images
-(LabelImg's layout) are found too, and segment lines become their bounding box.
+(LabelImg's layout) are found too, and segment lines become their bounding box. YAML is
+read safely (no tags), without aliases (``&a``/``*a``, which can multiply a small file into
+gigabytes) and from a file of at most 1 MB; every name must be a plain value.
 """
 
 from __future__ import annotations
@@ -22,16 +24,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lfmdesk.core._atomic import write_text_atomic
-from lfmdesk.core._errors import InputError
+from lfmdesk.core._errors import ImageError, InputError
+from lfmdesk.core._files import MiB
 from lfmdesk.core.datasets._project import oriented_size
 from lfmdesk.core.datasets.formats._common import (
     ExportItem,
     ReadBox,
     ReadDataset,
     ReadImage,
+    Rendered,
     as_number,
     image_files,
+    is_inside,
+    load_text,
     with_suffix,
 )
 
@@ -39,6 +44,7 @@ __all__ = ["YOLO_FILE", "export_yolo", "read_yolo"]
 
 YOLO_FILE = "data.yaml"
 _NAME_FILES = ("classes.txt", "obj.names")
+_YAML_LIMIT = MiB
 
 
 def _line(cls: int, px: tuple[int, int, int, int], width: int, height: int) -> str:
@@ -60,23 +66,17 @@ def _data_yaml(labels: Sequence[str]) -> str:
     )
 
 
-def export_yolo(items: Sequence[ExportItem], labels: Sequence[str], out: Path) -> tuple[Path, ...]:
-    """Write ``labels/*.txt``, ``data.yaml`` and ``classes.txt`` for ``items``."""
+def export_yolo(items: Sequence[ExportItem], labels: Sequence[str]) -> Rendered:
+    """``labels/*.txt``, ``data.yaml`` and ``classes.txt`` for ``items``."""
     ids = {label: i for i, label in enumerate(labels)}
-    written = []
+    files = []
     for item in items:
         ann = item.ann
         lines = [_line(ids[b.label], b.px, ann.width, ann.height) for b in ann.boxes]
-        path = out / "labels" / with_suffix(item.name, ".txt")
-        write_text_atomic(path, "".join(lines))
-        written.append(path)
-    for name, text in (
-        (YOLO_FILE, _data_yaml(labels)),
-        ("classes.txt", "".join(f"{n}\n" for n in labels)),
-    ):
-        write_text_atomic(out / name, text)
-        written.append(out / name)
-    return tuple(written)
+        files.append((f"labels/{with_suffix(item.name, '.txt')}", "".join(lines)))
+    files.append((YOLO_FILE, _data_yaml(labels)))
+    files.append(("classes.txt", "".join(f"{n}\n" for n in labels)))
+    return files
 
 
 def label_path(image: Path) -> Path:
@@ -88,26 +88,43 @@ def label_path(image: Path) -> Path:
     return Path(sb.join(text.rsplit(sa, 1))).with_suffix(".txt")
 
 
+def _yaml_loader(yaml: Any) -> Any:
+    class NoAliasLoader(yaml.SafeLoader):  # type: ignore[misc]
+        """SafeLoader that refuses aliases: a YAML bomb needs them, data.yaml never does."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.YAMLError("uses an alias (*name); lfmdesk reads data.yaml without")
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def _name(value: Any, path: Path) -> str:
+    if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+        raise InputError(f"{path}: every class name must be a plain value, not a list or map")
+    return str(value)
+
+
 def _names_from_yaml(path: Path) -> tuple[str, ...] | None:
     try:
         yaml: Any = importlib.import_module("yaml")
     except ImportError:
         return None
+    text = load_text(path, _YAML_LIMIT)
     try:
-        data = yaml.safe_load(path.read_text("utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: not a readable YAML file ({exc})".splitlines()[0]) from None
+        data = yaml.load(text, Loader=_yaml_loader(yaml))
+    except (yaml.YAMLError, RecursionError, ValueError) as exc:
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise InputError(f"{path}: not a readable YAML file ({first})") from None
     names = data.get("names") if isinstance(data, dict) else None
     if isinstance(names, dict):
-        try:
-            ordered = [names[k] for k in sorted(names, key=int)]
-        except (TypeError, ValueError):
-            raise InputError(f"{path}: 'names' keys must be class numbers 0..N-1") from None
-        if [int(k) for k in sorted(names, key=int)] != list(range(len(names))):
+        keys = [k for k in names if isinstance(k, int) and not isinstance(k, bool)]
+        if len(keys) != len(names) or sorted(keys) != list(range(len(names))):
             raise InputError(f"{path}: 'names' keys must be class numbers 0..N-1")
-        return tuple(str(n) for n in ordered)
+        return tuple(_name(names[k], path) for k in sorted(keys))
     if isinstance(names, list):
-        return tuple(str(n) for n in names)
+        return tuple(_name(n, path) for n in names)
     raise InputError(f"{path}: no 'names' list; add names: {{0: first_class, ...}}")
 
 
@@ -118,7 +135,7 @@ def _names(root: Path) -> tuple[str, ...] | None:
             return names
     for name in _NAME_FILES:
         if (root / name).is_file():
-            text = (root / name).read_text("utf-8")
+            text = load_text(root / name)
             return tuple(line.strip() for line in text.splitlines() if line.strip())
     return None
 
@@ -126,17 +143,17 @@ def _names(root: Path) -> tuple[str, ...] | None:
 def _parse(path: Path, names: tuple[str, ...] | None, size: tuple[int, int]) -> list[ReadBox]:
     boxes = []
     width, height = size
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    for n, line in enumerate(load_text(path).splitlines(), 1):
         parts = line.split()
         if not parts:
             continue
         where = f"{path}: line {n}"
         if len(parts) < 5 or (len(parts) > 5 and len(parts) % 2 == 0):
-            raise InputError(f"{where}: expected 'class cx cy w h', got {line.strip()!r}")
+            raise InputError(f"{where}: expected 'class cx cy w h', got {line.strip()[:60]!r}")
         if names is None:
             raise InputError(f"{path.parent}: class names unknown; add data.yaml or classes.txt")
-        if not parts[0].isdigit() or int(parts[0]) >= len(names):
-            raise InputError(f"{where}: class {parts[0]!r} is not 0..{len(names) - 1}")
+        if not (parts[0].isascii() and parts[0].isdigit()) or int(parts[0]) >= len(names):
+            raise InputError(f"{where}: class {parts[0][:20]!r} is not 0..{len(names) - 1}")
         nums = [as_number(v, where) for v in parts[1:]]
         if len(nums) == 4:
             cx, cy, w, h = nums
@@ -155,13 +172,22 @@ def read_yolo(source: Path) -> ReadDataset:
     root = source.parent if source.is_file() else source
     names = _names(root)
     top = root / "images" if (root / "images").is_dir() else root
-    images = []
+    images, label_files = [], 0
     for image in image_files(top):
         labels = label_path(image)
         boxes: list[ReadBox] = []
-        if labels.is_file():
-            boxes = _parse(labels, names, oriented_size(image))
-        images.append(ReadImage(labels, image.relative_to(top).as_posix(), image, tuple(boxes)))
+        name = image.relative_to(top).as_posix()
+        if labels.is_file() and is_inside(labels, root):
+            label_files += 1
+            try:
+                size = oriented_size(image)
+            except ImageError as exc:  # one bad picture does not stop the others
+                images.append(ReadImage(labels, name, image, (), str(exc)))
+                continue
+            boxes = _parse(labels, names, size)
+        images.append(ReadImage(labels, name, image, tuple(boxes)))
     if not images:
         raise InputError(f"{source}: no images found; expected an Ultralytics images/ folder")
-    return ReadDataset(tuple(images), names or ())
+    if names is None and not label_files:
+        raise InputError(f"{source}: no YOLO label files, data.yaml or classes.txt found")
+    return ReadDataset(root, tuple(images), names or ())
