@@ -5,6 +5,10 @@ Layout under ``root`` (default ``data_dir()/conversations``)::
     <id>.json            Conversation.to_json(), written atomically
     images/<sha256>.png  every image the turns refer to, lossless (the same pixels and hash)
 
+:meth:`ConversationStore.save` writes the images a conversation's turns use before the
+conversation itself, wherever they came from (a dropped file, a project image, a capture):
+a saved conversation never refers to an image the store does not have.
+
 A damaged file never breaks the list: it is skipped and reported in ``problems``.
 """
 
@@ -17,7 +21,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -88,9 +92,22 @@ class ConversationStore:
         now = time.time()
         return Conversation(id=uuid.uuid4().hex, title=title, created=now, updated=now, turns=())
 
-    def save(self, conversation: Conversation) -> Path:
-        """Write ``conversation`` atomically; returns its file."""
+    def save(
+        self, conversation: Conversation, images: Mapping[str, LoadedImage] | None = None
+    ) -> Path:
+        """Write ``conversation`` atomically, after the images its turns use; returns its file.
+
+        Args:
+            conversation: what to save.
+            images: the images its turns refer to, by content hash (``ChatThread.images``);
+                those not stored yet are written first. Ids missing here and on disk are
+                left as they are (``load_images`` reports them).
+        """
         path = self._path(conversation.id)
+        for image_id in dict.fromkeys(i for t in conversation.turns for i in t.image_ids):
+            image = (images or {}).get(image_id)
+            if image is not None:
+                self.save_image(image)
         text = json.dumps(conversation.to_json(), ensure_ascii=False, indent=1)
         write_text_atomic(path, text + "\n")
         return path
