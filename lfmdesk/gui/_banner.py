@@ -251,9 +251,9 @@ class Toast(QWidget):
         self._timer.setSingleShot(True)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(10, 8, 6, 8)
-        layout.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self._icon, 0, Qt.AlignmentFlag.AlignVCenter)
         layout.addWidget(self._text, 1)
-        layout.addWidget(self._close, 0, Qt.AlignmentFlag.AlignTop)
+        layout.addWidget(self._close, 0, Qt.AlignmentFlag.AlignVCenter)
         self._close.clicked.connect(self.dismiss)
         self._timer.timeout.connect(self.dismiss)
         self.setObjectName("toast")
@@ -333,8 +333,9 @@ class Toast(QWidget):
         anchor = self._anchor if self._anchor.isVisible() else parent
         top_left = anchor.mapTo(parent, QPoint(0, 0)) if anchor is not parent else QPoint(0, 0)
         width = max(120, min(_TOAST_MAX_WIDTH, anchor.width() - 2 * _TOAST_MARGIN))
-        height = self.heightForWidth(width) if self.hasHeightForWidth() else 0
-        height = max(height, self.sizeHint().height())
+        # The wrapped text's height at this width (a size hint measures some other width).
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else -1
+        height = height if height > 0 else self.sizeHint().height()
         x = top_left.x() + (anchor.width() - width) // 2
         y = top_left.y() + anchor.height() - height - _TOAST_MARGIN
         self.setGeometry(max(0, x), max(0, y), width, height)

@@ -119,6 +119,8 @@ class MainWindow(ModelSlots, WindowSlots, QMainWindow):
         self.boxes_action = self.menu_actions.boxes
         self._connect()
         self.stack.setCurrentWidget(self.main if has_model else self.welcome)
+        if not has_model:  # the picker shows what is loaded: nothing yet
+            self.model_bar.set_rows(self._rows, "")
         self.chat.set_input_enabled(False, "Loading the model…")
         self._restore_geometry()
         self._refresh_conversations()

@@ -18,8 +18,11 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QLabel, QPushButton, QWidget
 from test_gui_app import attach, closing, load, make_window, photo  # noqa: F401
 
-from lfmdesk.core import ConversationStore, ModelFailed, ModelPhase, SamplingSettings
+from lfmdesk.core import AppSettings, ConversationStore, ModelFailed, ModelPhase, SamplingSettings
+from lfmdesk.gui._app import model_rows
+from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui._window import MainWindow
+from lfmdesk.gui.support._ui_state import UiState
 
 FAST = {"token_delay": 0.001}
 
@@ -288,3 +291,19 @@ def test_a_problem_without_a_topic_stays_until_dismissed(qtbot, tmp_path, closin
     for topic in ("capture", "live", "engine", "model", ""):
         window.banner.clear(topic)
     assert banner_says(window, "disk full")
+
+
+def test_with_no_model_the_picker_names_none(qtbot, tmp_path) -> None:
+    client = EngineClient(engine_factory="scripted")
+    window = MainWindow(
+        client,
+        ConversationStore(tmp_path / "conversations"),
+        AppSettings(),  # a saved choice ("8bit") that is not on disk
+        model_rows(),
+        has_model=False,
+        save_settings=lambda s: None,
+        ui_state=UiState(tmp_path / "ui.json"),
+    )
+    qtbot.addWidget(window)
+    assert window.model_bar._combo.currentIndex() == -1
+    assert window.model_bar.state == "none"

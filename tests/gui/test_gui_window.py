@@ -25,6 +25,7 @@ from test_gui_messages import on_screen, toast_says
 import lfmdesk
 from lfmdesk.core import LiveHud, LiveResult, SamplingSettings, VisionSettings, plan_tiles
 from lfmdesk.gui._window import MainWindow
+from lfmdesk.gui.annotate._dataset_dialog import DatasetDialog
 from lfmdesk.gui.live._view import LiveView
 from lfmdesk.gui.support._about import LFM_LICENSE
 from lfmdesk.gui.support._display import display_problem
@@ -204,9 +205,11 @@ def test_detect_all_labels_join_the_list_and_new_labels_keep_the_typed_ones(
     window = window_with(qtbot, tmp_path, closing)
     ws = window.workspace
     ws.open_project(str(folder))
+    ws.labels.add_label("sun")  # the label the user draws new boxes with
     with qtbot.waitSignal(ws.runner.finished, timeout=30_000):
         ws.start_batch("car, tree", False)
     assert {"car", "tree"} <= set(ws.labels.labels())
+    assert ws.labels.current_label() == "sun"  # listing them does not change it
     ws.panel.labels_edit.setText("bus")  # the user's own labels for the next Detect all
     ws.labels.add_label("sun")
     assert ws.panel.labels == "bus"
@@ -317,3 +320,16 @@ def test_display_problem_reads_the_environment_without_qt() -> None:
     assert display_problem({"QT_QPA_PLATFORM": "offscreen"}, "linux") is None
     assert "DISPLAY is not set" in (display_problem({}, "linux") or "")
     assert "':4711'" in (display_problem({"DISPLAY": ":4711"}, "linux") or "")
+
+
+def test_the_import_dialog_offers_no_folder_to_show_before_an_export(
+    qtbot,
+    tmp_path,
+    closing,  # noqa: F811
+) -> None:
+    window = window_with(qtbot, tmp_path, closing)
+    for mode in ("import", "export"):
+        dialog = DatasetDialog(mode, window.workspace.project, None, window)
+        qtbot.addWidget(dialog)
+        dialog.show()
+        assert not dialog.reveal.isVisible()  # a "Show Folder" that shows nothing misleads

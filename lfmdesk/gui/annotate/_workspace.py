@@ -314,7 +314,7 @@ class Workspace(QObject):
         self.runner.start(self.project, labels, redo)
         if self.runner.running:  # the labels it looks for join the list, like a chat Detect's
             for label in split_labels(labels):
-                self.labels.add_label(label)
+                self.labels.add_label(label, select=False)
 
     @Slot(object)
     def _on_batch_started(self, _plan: object) -> None:
