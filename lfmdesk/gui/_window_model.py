@@ -140,3 +140,4 @@ class ModelSlots:
         if reload:
             self.chat.set_input_enabled(False, "Restarting the engine…")
             self.model_bar.set_state("loading", "Restarting the engine…")
+            self.status.set_engine_state("Restarting the engine…")

@@ -355,3 +355,18 @@ def test_holding_the_analysed_frame_shows_the_boxes_on_the_picture_they_were_fou
     window.live.stop()
     for box_x, square in checked:
         assert square is not None and abs(box_x - square[0]) <= 3, (box_x, square)
+
+
+def test_live_mode_goes_on_after_a_model_switch_that_failed(
+    qtbot,
+    tmp_path,
+    clip,
+    closing,  # noqa: F811
+) -> None:
+    options = {"token_delay": 0.005, "red_boxes": True, "fail_models": ["4bit"]}
+    window = live_window(qtbot, tmp_path, closing, options)
+    with qtbot.waitSignal(window.client.modelFailed, timeout=20_000):
+        window.load_model("4bit")  # fails: the 8-bit model stays loaded
+    with qtbot.waitSignal(window.live.controller.resultShown, timeout=20_000):
+        window.live.open_video(clip)
+    window.live.stop()

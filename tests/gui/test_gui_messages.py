@@ -259,9 +259,11 @@ def test_the_crash_banner_names_the_signal_and_goes_once_the_model_is_back(
         os.kill(window.client.pid, signal.SIGKILL)  # not reaped: the pipe's EOF comes first
     assert banner_says(window, "stopped unexpectedly", "SIGKILL")
     assert "None" not in window.banner.message
+    assert window.status.engine_text() == "Restarting the engine…"  # not "Ready"
     with qtbot.waitSignal(window.client.modelLoaded, timeout=30_000):
         pass  # the new engine reloads the model
     assert window.banner.isHidden() and window.chat.input_enabled()
+    assert window.status.engine_text() == "Ready"
 
 
 def test_a_capture_problem_banner_goes_once_a_capture_works(

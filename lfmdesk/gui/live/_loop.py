@@ -104,6 +104,7 @@ class LiveController(QObject):
         client.chatFailed.connect(self.on_chat_failed)
         client.modelLoaded.connect(self.on_model_loaded)
         client.modelPhase.connect(self.on_model_phase)
+        client.modelFailed.connect(self.on_model_failed)
         client.crashed.connect(self.on_engine_crashed)
 
     # --- source --------------------------------------------------------------------------
@@ -295,6 +296,11 @@ class LiveController(QObject):
     def on_model_phase(self, _spec: str, _phase: str) -> None:
         self._model_ready = False  # switching models: wait for modelLoaded
 
+    @Slot(str, str, bool)
+    def on_model_failed(self, _spec: str, _message: str, _cancelled: bool) -> None:
+        # A switch that failed before the old model was freed leaves it answering.
+        self.set_model_ready(self.client.loaded_spec is not None)
+
     @Slot(str)
     def on_engine_crashed(self, _message: str) -> None:
         self._busy = None
@@ -302,7 +308,7 @@ class LiveController(QObject):
 
     @Slot()
     def _emit_hud(self) -> None:
-        if not self._analysing:  # a preview has nothing to report
+        if not self._analysing or self._paused:  # nothing is analysed: nothing to report
             return
         self.stats.set_dropped(self._slot.dropped)
         self.hudChanged.emit(self.stats.hud(time.perf_counter()))
