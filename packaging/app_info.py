@@ -13,6 +13,7 @@ from typing import Any
 __all__ = [
     "APP_NAME",
     "BUNDLE_ID",
+    "DOCUMENT_TYPES",
     "EXCLUDED_DISTS",
     "EXCLUDES",
     "MIN_MACOS",
@@ -38,6 +39,23 @@ CAMERA_TEXT = (
 SCREEN_TEXT = (
     "lfmdesk captures the screen (or a region you drag) when you choose Capture Screen or "
     "Capture Region, so the model can find objects in it. Captures stay on your Mac."
+)
+
+# What Finder may hand lfmdesk ("Open With", a drop on the Dock icon): images go to the chat,
+# videos to live mode. "Alternate": offered, never made the default app for these types.
+DOCUMENT_TYPES = (
+    {
+        "CFBundleTypeName": "Image",
+        "CFBundleTypeRole": "Viewer",
+        "LSHandlerRank": "Alternate",
+        "LSItemContentTypes": ["public.image"],
+    },
+    {
+        "CFBundleTypeName": "Video",
+        "CFBundleTypeRole": "Viewer",
+        "LSHandlerRank": "Alternate",
+        "LSItemContentTypes": ["public.movie"],
+    },
 )
 
 # transformers imports its model packages lazily, by name: PyInstaller cannot see them.
@@ -137,6 +155,7 @@ def info_plist() -> dict[str, Any]:
         # reviewer and for the versions that show it.
         "NSScreenCaptureUsageDescription": SCREEN_TEXT,
         "NSHumanReadableCopyright": "MIT License",
+        "CFBundleDocumentTypes": [dict(t) for t in DOCUMENT_TYPES],
     }
 
 

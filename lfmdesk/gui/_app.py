@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 from lfmdesk.core import (
     DEFAULT_VARIANT_KEY,
@@ -20,6 +21,10 @@ from lfmdesk.core import (
     save_settings,
 )
 from lfmdesk.gui.models._model_bar import ModelRow
+from lfmdesk.gui.support._display import display_problem, platform_plugin_line
+
+if TYPE_CHECKING:
+    from PySide6.QtWidgets import QApplication
 
 __all__ = ["model_rows", "run_app"]
 
@@ -72,24 +77,55 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     return p.parse_args(list(argv))
 
 
+def _application() -> QApplication:
+    """The QApplication; Qt's fatal "platform plugin" paragraph becomes one line and exit 1."""
+    from PySide6.QtCore import QtMsgType, qInstallMessageHandler
+    from PySide6.QtWidgets import QApplication
+
+    existing = QApplication.instance()
+    if isinstance(existing, QApplication):
+        return existing
+    said: list[str] = []
+
+    def handler(kind: QtMsgType, _context: object, message: str) -> None:
+        said.append(message)
+        if kind == QtMsgType.QtFatalMsg:
+            print(f"lfmdesk: {platform_plugin_line(said)}", file=sys.stderr, flush=True)
+            os._exit(1)  # Qt would abort() next: no core dump, no "reinstalling may fix this"
+
+    qInstallMessageHandler(handler)
+    try:
+        app = QApplication(sys.argv[:1])
+    finally:
+        qInstallMessageHandler(None)
+    for message in said:  # what Qt said on the way up, as it would have said it
+        print(message, file=sys.stderr)
+    return app
+
+
 def run_app(argv: Sequence[str]) -> int:
     """Open the window and run the event loop; returns the exit code."""
     args = _parse(argv)
+    problem = display_problem()
+    if problem is not None:
+        print(f"lfmdesk: {problem}", file=sys.stderr)
+        return 1
     # Qt Multimedia reports every optional library it could not load (VA-API, PipeWire) and
     # FFmpeg's stream summary on each video: noise in a terminal, unless asked for.
     os.environ.setdefault("QT_LOGGING_RULES", "qt.multimedia*=false;qt.rhi*=false")
-    from PySide6.QtWidgets import QApplication
-
     from lfmdesk.gui._engine_client import EngineClient
     from lfmdesk.gui._icon import app_icon
     from lfmdesk.gui._window import MainWindow
+    from lfmdesk.gui.support._file_open import FileOpenForwarder
     from lfmdesk.gui.support._ui_state import UiState
 
-    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app = _application()
     app.setApplicationName("lfmdesk")
     app.setOrganizationName("lfmdesk")
-    if isinstance(app, QApplication):
-        app.setWindowIcon(app_icon())
+    app.setWindowIcon(app_icon())
+    # Images dropped on the Dock icon or opened with "Open With" (macOS), even at launch.
+    opener = FileOpenForwarder(app)
+    app.installEventFilter(opener)
     loaded = open_settings()  # never fails: a broken settings file must not stop the app
     settings = loaded.settings
     warning = _settings_warning(loaded)
@@ -110,6 +146,7 @@ def run_app(argv: Sequence[str]) -> int:
     window.show()
     if warning:
         window.show_warning(warning)
+    opener.set_target(window.open_files)
     client.start()
     if args.self_test:
         if startup is None:

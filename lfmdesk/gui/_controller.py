@@ -7,6 +7,9 @@ separate process, images decode in a thread pool, saves are small JSON files.
     controller = ChatController(client, store, chat_panel, settings=lambda: (sampling, vision),
                                 tools=drawer.tools)
     controller.imageShown.connect(canvas.set_image)
+
+``tools()`` may raise :class:`InputError` (tools switched on with invalid definitions): the
+question is then not sent, the user is told why and keeps the text they typed.
 """
 
 from __future__ import annotations
@@ -33,43 +36,16 @@ from lfmdesk.core import (
     Turn,
     VisionSettings,
     parse_tool_calls,
+    plan_tiles,
 )
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui.chat._panel import ChatPanel
+from lfmdesk.gui.chat._turn_text import answer_footer, answer_text
 from lfmdesk.gui.support._image_loader import ImageLoader
 
 __all__ = ["ChatController"]
 
 SettingsSource = Callable[[], tuple[SamplingSettings, VisionSettings]]
-
-
-def answer_text(turn: Turn) -> str:
-    """What the bubble says: the answer, or for detections what was found (the model's raw
-    text goes in the bubble's "Model output" fold)."""
-    if turn.kind != "detect":
-        return turn.text
-    if not turn.detections:
-        return "Found nothing." + (" The answer could not be read as boxes." if turn.text else "")
-    counts: dict[str, int] = {}
-    for det in turn.detections:
-        counts[det.label] = counts.get(det.label, 0) + 1
-    found = ", ".join(f"{n} {label}" if n > 1 else label for label, n in counts.items())
-    return f"Found {len(turn.detections)}: {found}."
-
-
-def answer_footer(turn: Turn) -> str:
-    """The small line under an answer: boxes found, speed, and why it stopped."""
-    parts: list[str] = []
-    if turn.kind == "detect":
-        parts.append(f"{len(turn.detections)} box{'es' if len(turn.detections) != 1 else ''}")
-        if turn.dropped:
-            parts.append(f"{len(turn.dropped)} dropped")
-    stats = turn.stats
-    if stats is not None and stats.decode_tokens:
-        parts.append(f"{stats.ttft_seconds:.2f} s to first token · {stats.decode_tps:.1f} tok/s")
-    if stats is not None and stats.finish_reason == "length":
-        parts.append("stopped at max tokens")
-    return " · ".join(parts)
 
 
 class ChatController(QObject):
@@ -83,8 +59,8 @@ class ChatController(QObject):
     busyChanged = Signal(bool)
     imagesInConversation = Signal(bool)  # tools are off while true
     conversationSaved = Signal(str)  # conversation id
-    promptReady = Signal(str)
-    problem = Signal(str)  # one line for the status bar
+    promptReady = Signal(str, int, int)  # rendered prompt, images, image tokens
+    problem = Signal(str)  # one line the window shows (a toast)
 
     def __init__(
         self,
@@ -102,6 +78,7 @@ class ChatController(QObject):
         self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lfmdesk-save")
         self._rid: int | None = None
         self._prompt_rid: int | None = None
+        self._prompt_images = (0, 0)
         self.loader = ImageLoader(self, after_load=store.save_image)
         self.loader.loaded.connect(self.attach)
         self.loader.failed.connect(self._report)
@@ -127,9 +104,11 @@ class ChatController(QObject):
 
     @Slot(str)
     def send(self, text: str) -> None:
-        """Ask ``text`` with the pending images."""
+        """Ask ``text`` with the pending images (nothing is sent when it cannot be answered)."""
         images = list(self.chat_thread.pending_images)
-        if not self._try(lambda: self.chat_thread.add_user_turn(text)):
+        if not self._tools_ok() or not self._try(lambda: self.chat_thread.add_user_turn(text)):
+            if text.strip() and not self.panel.input_text().strip():
+                self.panel.set_input_text(text)  # what the user typed is not lost
             return
         self.panel.add_user_message(text.strip(), images)
         self._after_question()
@@ -162,7 +141,7 @@ class ChatController(QObject):
     @Slot(str)
     def edit_last(self, text: str) -> None:
         """Replace the last question and ask it again."""
-        if self._try(lambda: self.chat_thread.edit_last_user(text)):
+        if self._tools_ok() and self._try(lambda: self.chat_thread.edit_last_user(text)):
             self.panel.truncate_to_last_user(text.strip())
             self._ask()
 
@@ -209,7 +188,7 @@ class ChatController(QObject):
         from lfmdesk.gui.chat._tools_drawer import ToolResultDialog
 
         calls = self.chat_thread.last_tool_calls()
-        if not 0 <= index < len(calls):
+        if not 0 <= index < len(calls) or not self._tools_ok():
             return
         parent = self.panel if isinstance(self.panel, QWidget) else None
         result = ToolResultDialog.get_result(parent, calls[index])
@@ -223,6 +202,8 @@ class ChatController(QObject):
         request = self._try(lambda: self.chat_thread.request(sampling, vision, self._tools()))
         if request:
             self._prompt_rid = self.client.render_prompt(request)
+            plans = [plan_tiles(i.width, i.height, request.vision) for i in request.images]
+            self._prompt_images = (len(plans), sum(p.image_tokens for p in plans))
 
     # --- conversations -----------------------------------------------------------------
 
@@ -241,6 +222,16 @@ class ChatController(QObject):
             return
         self.stop()
         self._load(ChatThread(conversation, images))
+        missing = self.chat_thread.missing_images()
+        if missing:
+            where = self.store.images_dir
+            line = (
+                f"{len(missing)} image{'s' if len(missing) > 1 else ''} of this conversation "
+                f"could not be found in {where}: it is shown without "
+                f"{'them' if len(missing) > 1 else 'it'}, and going on needs a new chat"
+            )
+            self.panel.add_notice(line)
+            self._report(line)
 
     def _load(self, thread: ChatThread) -> None:
         self._rid = None
@@ -267,15 +258,16 @@ class ChatController(QObject):
             self.panel.add_user_message(f"Tool result: {turn.text}", kind="tool")
 
     def save(self) -> None:
-        """Save the conversation (atomic JSON, fsync'd) on the writer thread, in order."""
+        """Save the conversation and every image it uses (atomic, fsync'd) on the writer
+        thread, in order."""
         conversation = self.chat_thread.conversation
         if conversation.turns:
-            self._writer.submit(self._write, conversation)
+            self._writer.submit(self._write, conversation, dict(self.chat_thread.images))
 
-    def _write(self, conversation: Conversation) -> None:
+    def _write(self, conversation: Conversation, images: dict[str, LoadedImage]) -> None:
         # Runs on the writer thread; the signals are queued to the GUI thread.
         try:
-            self.store.save(conversation)
+            self.store.save(conversation, images)
         except (OSError, LfmdeskError) as exc:
             self.problem.emit(f"could not save the conversation: {exc}")
             return
@@ -358,6 +350,7 @@ class ChatController(QObject):
         if turn is not None:
             self.panel.finish_answer(text=answer_text(turn), **self._answer_view(turn))
         self.panel.add_notice(message)
+        self._report(f"The answer failed: {message}")  # the notice may be scrolled away
         self.save()
         self._idle()
 
@@ -365,7 +358,7 @@ class ChatController(QObject):
     def on_prompt_text(self, request_id: int, text: str) -> None:
         """Pass the rendered prompt on to whoever shows it."""
         if request_id == self._prompt_rid:
-            self.promptReady.emit(text)
+            self.promptReady.emit(text, *self._prompt_images)
 
     def _idle(self) -> None:
         self._rid = None
@@ -376,6 +369,10 @@ class ChatController(QObject):
 
     def _has_images(self) -> bool:
         return bool(self.chat_thread.pending_images) or self.chat_thread.last_image() is not None
+
+    def _tools_ok(self) -> bool:
+        """Whether the tools in effect can be read (invalid ones are reported, not dropped)."""
+        return self._try(lambda: self._tools() or True) is not None
 
     def _try(self, action: Callable[[], Any]) -> Any:
         """``action()``, or None after reporting the user's mistake (an InputError)."""

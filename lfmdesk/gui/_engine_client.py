@@ -16,6 +16,8 @@ one and reloads the model that was loaded.
 from __future__ import annotations
 
 import itertools
+import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -40,7 +42,23 @@ from lfmdesk.core import (
     StartChat,
 )
 
-__all__ = ["EngineClient"]
+__all__ = ["EngineClient", "exit_reason"]
+
+_REAP_SECONDS = 0.5
+
+
+def exit_reason(code: int | None) -> str:
+    """Why a process ended, as a clause: " (killed by SIGKILL)", " (exit code 3)" or ""."""
+    if code is None:
+        return ""
+    if code < 0:
+        try:
+            name = signal.Signals(-code).name
+        except ValueError:
+            name = f"signal {-code}"
+        memory = ", often the system running out of memory" if name == "SIGKILL" else ""
+        return f" (killed by {name}{memory})"
+    return f" (exit code {code})"
 
 
 class EngineClient(QObject):
@@ -76,16 +94,17 @@ class EngineClient(QObject):
         self._notifier: QSocketNotifier | None = None
         self._ids = itertools.count(1)
         self._loaded_spec: str | None = None
+        self._loading_phase: dict[str, str] = {}  # spec -> the last phase its load reached
         self._active: set[int] = set()
         self._closing = False
         self._watchdog = QTimer(self, interval=500)
         self._watchdog.timeout.connect(self._check_alive)
         self._handlers: dict[type, Callable[[Any], None]] = {
             EngineStarted: lambda e: self.started.emit(e.pid),
-            ModelPhase: lambda e: self.modelPhase.emit(e.spec, e.phase),
+            ModelPhase: self._on_phase,
             DownloadProgress: self.downloadProgress.emit,
             ModelLoaded: self._on_loaded,
-            ModelFailed: lambda e: self.modelFailed.emit(e.spec, e.message, e.cancelled),
+            ModelFailed: self._on_model_failed,
             ChatEventMsg: lambda e: self.chatEvent.emit(e.request_id, e.event),
             ChatFinished: self._on_finished,
             ChatFailed: self._on_failed,
@@ -99,7 +118,11 @@ class EngineClient(QObject):
 
     @property
     def loaded_spec(self) -> str | None:
-        """The model spec loaded now; None before the first load."""
+        """The spec of the model the engine holds now (None: no model).
+
+        A load that fails while resolving or downloading leaves the previous model in place;
+        one that fails once loading began has already freed it.
+        """
         return self._loaded_spec
 
     @property
@@ -179,9 +202,21 @@ class EngineClient(QObject):
         if self._proc is not None and not self._proc.is_alive() and not self._closing:
             self._drain()
 
+    def _on_phase(self, event: ModelPhase) -> None:
+        self._loading_phase[event.spec] = event.phase
+        self.modelPhase.emit(event.spec, event.phase)
+
     def _on_loaded(self, event: ModelLoaded) -> None:
+        self._loading_phase.pop(event.spec, None)
         self._loaded_spec = event.spec
         self.modelLoaded.emit(event.spec, event.info)
+
+    def _on_model_failed(self, event: ModelFailed) -> None:
+        # The engine frees the old model just before loading the new one (after the new
+        # folder is verified): a failure from then on leaves no model at all.
+        if self._loading_phase.pop(event.spec, "") == "loading":
+            self._loaded_spec = None
+        self.modelFailed.emit(event.spec, event.message, event.cancelled)
 
     def _on_finished(self, event: ChatFinished) -> None:
         self._active.discard(event.request_id)
@@ -191,10 +226,20 @@ class EngineClient(QObject):
         self._active.discard(event.request_id)
         self.chatFailed.emit(event.request_id, event.message)
 
+    def _exit_code(self) -> int | None:
+        # The pipe reports EOF while the dying process closes its files, a moment before it
+        # can be reaped: wait for its exit code, briefly (this only runs after a crash).
+        deadline = time.monotonic() + _REAP_SECONDS
+        code = self._proc.exitcode if self._proc else None
+        while code is None and self._proc is not None and time.monotonic() < deadline:
+            time.sleep(0.005)
+            code = self._proc.exitcode
+        return code
+
     def _restart(self) -> None:
         if self._closing:
             return
-        code = self._proc.exitcode if self._proc else None
+        code = self._exit_code()
         if self._notifier is not None:
             self._notifier.setEnabled(False)
             self._notifier.deleteLater()
@@ -205,7 +250,7 @@ class EngineClient(QObject):
         self._active.clear()
         for rid in lost:
             self.chatFailed.emit(rid, "the engine stopped during this answer")
-        self.crashed.emit(f"the engine process stopped unexpectedly (exit code {code})")
+        self.crashed.emit(f"the engine process stopped unexpectedly{exit_reason(code)}")
         self.start()
         if self._loaded_spec is not None:
             self.load_model(self._loaded_spec)

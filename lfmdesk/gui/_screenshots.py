@@ -120,6 +120,7 @@ def make_window(
 
 def shoot(window: MainWindow, path: Path) -> None:
     settle()
+    window.toast.dismiss()  # passing news ("Opened /tmp/…") is not what the picture shows
     window.grab().save(str(path))
     print(path)
 

@@ -32,6 +32,7 @@ def _named(widget: _W, name: str) -> _W:
     return widget
 
 
+_ANSWERING = "Answering…"
 _FINISH_TEXT: dict[str, str] = {
     "stop": "",
     "length": "stopped at max tokens",
@@ -130,11 +131,31 @@ class StatusStrip(QWidget):
         layout.addWidget(self._hover)
         layout.addWidget(self._prompt)
         self._prompt.clicked.connect(self._on_prompt)
+        self._state = ""
+        self._answering = False
         self.set_stats(None)
 
     def set_engine_state(self, text: str) -> None:
         """Show the engine's state, e.g. "Ready", "Loading…", "Engine restarted"."""
-        self._engine.setText(text)
+        self._state = text
+        self._engine.setText(_ANSWERING if self._answering and text == "Ready" else text)
+
+    @Slot(bool)
+    def set_answering(self, answering: bool) -> None:
+        """An answer is being written: say so, and clear the last answer's numbers (the
+        new ones replace them when it ends)."""
+        self._answering = answering
+        if answering:
+            self.set_stats(None)
+        self.set_engine_state(self._state)
+
+    def engine_text(self) -> str:
+        """The engine state shown now."""
+        return self._engine.text()
+
+    def stats_text(self) -> str:
+        """The numbers shown now ("" for none)."""
+        return self._stats.text()
 
     def set_stats(self, stats: GenerationStats | None) -> None:
         """Show the numbers of the last answer; ``None`` clears them."""

@@ -9,15 +9,14 @@ from __future__ import annotations
 import dataclasses
 import gc
 from collections.abc import Callable
+from typing import Any
 
 from PySide6.QtCore import QByteArray, Qt, QTimer, Slot
 from PySide6.QtGui import (
-    QAction,
     QCloseEvent,
     QDragEnterEvent,
     QDropEvent,
     QGuiApplication,
-    QKeySequence,
     QShowEvent,
 )
 from PySide6.QtWidgets import (
@@ -25,10 +24,12 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QPlainTextEdit,
     QSplitter,
     QStackedWidget,
     QTextEdit,
+    QToolBar,
     QVBoxLayout,
     QWidget,
 )
@@ -36,17 +37,20 @@ from PySide6.QtWidgets import (
 from lfmdesk.core import (
     AppSettings,
     ConversationStore,
+    InputError,
     LiveSettings,
     LoadedImage,
     SamplingSettings,
     VisionSettings,
     plan_tiles,
 )
-from lfmdesk.gui._banner import Banner
+from lfmdesk.gui._banner import Banner, Toast
 from lfmdesk.gui._controller import ChatController
 from lfmdesk.gui._engine_client import EngineClient
+from lfmdesk.gui._menus import install_menus
 from lfmdesk.gui._status import StatusStrip
 from lfmdesk.gui._window_model import ModelSlots
+from lfmdesk.gui._window_slots import WindowSlots
 from lfmdesk.gui.annotate._workspace import Workspace
 from lfmdesk.gui.canvas._canvas import ImageCanvas
 from lfmdesk.gui.chat._dialogs import ConversationList, PromptDialog
@@ -56,6 +60,7 @@ from lfmdesk.gui.live._mode import LiveMode
 from lfmdesk.gui.models._model_bar import ModelBar, ModelRow
 from lfmdesk.gui.models._settings_panel import SettingsPanel
 from lfmdesk.gui.models._welcome import WelcomePanel
+from lfmdesk.gui.support._about import AboutDialog
 from lfmdesk.gui.support._ui_state import UiState
 
 __all__ = ["MainWindow"]
@@ -68,7 +73,7 @@ def _freeze_startup_objects() -> None:
     gc.freeze()
 
 
-class MainWindow(ModelSlots, QMainWindow):
+class MainWindow(ModelSlots, WindowSlots, QMainWindow):
     """lfmdesk's window. Everything it needs comes in through the constructor."""
 
     def __init__(
@@ -89,11 +94,14 @@ class MainWindow(ModelSlots, QMainWindow):
         self._save_settings = save_settings
         self._current_image: LoadedImage | None = None
         self.prompt_dialog: PromptDialog | None = None
+        self.about_dialog: AboutDialog | None = None
+        self.menus: dict[str, QMenu] = {}
+        self.toolbar: QToolBar
         self._gc_frozen = False
         self._rows = list(rows)
         self._build_widgets(rows, settings)
         self.controller = ChatController(
-            client, store, self.chat, self._settings_now, self.tools.tools, self
+            client, store, self.chat, self._settings_now, self._tools_now, self
         )
         self.workspace = Workspace(
             self, self.canvas, self.controller, client, self._settings_now, settings
@@ -107,9 +115,12 @@ class MainWindow(ModelSlots, QMainWindow):
             self.workspace.store_capture,
         )
         self._build_layout()
-        self._build_menus()
+        self.menu_actions = install_menus(self)
+        self.boxes_action = self.menu_actions.boxes
         self._connect()
         self.stack.setCurrentWidget(self.main if has_model else self.welcome)
+        if not has_model:  # the picker shows what is loaded: nothing yet
+            self.model_bar.set_rows(self._rows, "")
         self.chat.set_input_enabled(False, "Loading the model…")
         self._restore_geometry()
         self._refresh_conversations()
@@ -129,6 +140,7 @@ class MainWindow(ModelSlots, QMainWindow):
         self.welcome = WelcomePanel()
         self.welcome.set_default(next((r for r in rows if r.is_default), None))
         self.conversations = ConversationList()
+        self.toast = Toast(self)
 
     def _build_layout(self) -> None:
         right = QWidget()
@@ -170,57 +182,13 @@ class MainWindow(ModelSlots, QMainWindow):
         self.history_dock.hide()
         self.live_dock.hide()
         self.statusBar().addPermanentWidget(self.status, 1)
+        self.toast.set_anchor(self.view_area)
 
     def _dock(self, title: str, widget: QWidget, name: str) -> QDockWidget:
         dock = QDockWidget(title, self)
         dock.setObjectName(name)
         dock.setWidget(widget)
         return dock
-
-    def _action(
-        self,
-        menu_name: str,
-        text: str,
-        slot: Callable[[], object],
-        shortcut: QKeySequence | QKeySequence.StandardKey | str | None = None,
-        checkable: bool = False,
-    ) -> QAction:
-        action = QAction(text, self)
-        if shortcut is not None:
-            action.setShortcut(QKeySequence(shortcut))
-        action.setCheckable(checkable)
-        action.triggered.connect(slot)
-        self._menus[menu_name].addAction(action)
-        return action
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        names = ("&File", "&Edit", "&View", "&Capture", "&Chat")
-        self._menus = {name: bar.addMenu(name) for name in names}
-        keys = QKeySequence.StandardKey
-        self._action("&File", "&Open Image…", self.open_images, keys.Open)
-        self._action("&File", "&New Chat", self.controller.new_conversation, keys.New)
-        self._action(
-            "&File", "Conversations…", self.history_dock.toggleViewAction().trigger, "Ctrl+Shift+O"
-        )
-        self._action("&File", "Use a Local Model Folder…", self.choose_model_folder)
-        self._action("&File", "&Close Window", self.close, keys.Close)
-        self._action("&Edit", "&Paste Image", self.paste, keys.Paste)
-        self.boxes_action = self._action(
-            "&View", "Show &Boxes", self.toggle_boxes, "Ctrl+B", checkable=True
-        )
-        self.boxes_action.setChecked(True)
-        self._action("&View", "&Settings", self.toggle_settings, keys.Preferences)
-        self._action("&View", "Show &Prompt", self.controller.request_prompt, "Ctrl+Shift+P")
-        self._action("&Chat", "&Stop", self.controller.stop, "Esc")
-        self._action("&Chat", "&Regenerate", self.controller.regenerate, "Ctrl+Shift+R")
-        for dock in (self.project_dock, self.labels_dock, self.live_dock):
-            self._menus["&View"].addAction(dock.toggleViewAction())
-        self.toolbar = self.addToolBar("Tools")
-        self.toolbar.setObjectName("toolbar")
-        self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.workspace.install_actions(self._action, self._menus, self.toolbar)
-        self.live.install_actions(self._action, self._menus, self.toolbar)
 
     def _connect(self) -> None:
         c, client = self.controller, self.client
@@ -231,6 +199,12 @@ class MainWindow(ModelSlots, QMainWindow):
         c.conversationSaved.connect(self._refresh_conversations)
         c.promptReady.connect(self.show_prompt)
         c.problem.connect(self.show_problem)
+        c.busyChanged.connect(self.status.set_answering)
+        c.loader.loadingChanged.connect(self.canvas.set_loading)
+        self.workspace.loader.loadingChanged.connect(self.canvas.set_loading)
+        self.workspace.capture_loader.loadingChanged.connect(self.canvas.set_loading)
+        self.workspace.panel.showFolderRequested.connect(self.show_project_folder)
+        self.chat.actionsChanged.connect(self._sync_chat_actions)
         self.canvas.filesDropped.connect(self.open_files)
         self.canvas.imageDropped.connect(c.loader.load_qimage)
         self.canvas.hoverText.connect(self.status.set_hover)
@@ -245,13 +219,16 @@ class MainWindow(ModelSlots, QMainWindow):
         self.conversations.openRequested.connect(c.open_conversation)
         self.conversations.newRequested.connect(c.new_conversation)
         self.conversations.deleteRequested.connect(self.delete_conversation)
-        self.banner.actionTriggered.connect(self.banner.hide)
-        self.workspace.message.connect(self.show_problem)
+        self.banner.actionTriggered.connect(self._on_banner_action)
+        self.workspace.message.connect(self.show_message)
         self.workspace.problem.connect(self.show_warning)
+        self.workspace.resolved.connect(self.banner.clear)
+        self.workspace.mistake.connect(self.show_problem)
         self.workspace.settingsChanged.connect(self._save_workspace_settings)
         self.live.settingsChanged.connect(self._save_live_settings)
-        self.live.problem.connect(self.show_warning)
-        self.live.message.connect(self.show_problem)
+        self.live.problem.connect(self.show_live_problem)
+        self.live.resumed.connect(self._on_live_resumed)
+        self.live.message.connect(self.show_message)
         self.live.controller.runningChanged.connect(self._on_live_running)
         client.modelPhase.connect(self.on_model_phase)
         client.downloadProgress.connect(self.on_download_progress)
@@ -293,7 +270,7 @@ class MainWindow(ModelSlots, QMainWindow):
         self._update_tile_plan()
 
     def toggle_boxes(self) -> None:
-        self.canvas.set_boxes_visible(self.boxes_action.isChecked())
+        self.canvas.set_boxes_visible(self.menu_actions.boxes.isChecked())
 
     def toggle_settings(self) -> None:
         self.settings_dock.setVisible(not self.settings_dock.isVisible())
@@ -307,6 +284,13 @@ class MainWindow(ModelSlots, QMainWindow):
     def _settings_now(self) -> tuple[SamplingSettings, VisionSettings]:
         return self.settings.sampling, self.settings.vision
 
+    def _tools_now(self) -> tuple[dict[str, Any], ...]:
+        problem = self.tools.problem()
+        if problem is not None:
+            self.tools.set_expanded(True)  # show the definitions and what is wrong with them
+            raise InputError(problem)
+        return self.tools.tools()
+
     def _update_tile_plan(self) -> None:
         """While Settings is open, overlay the exact tiles the model will see."""
         image = self._current_image
@@ -317,23 +301,16 @@ class MainWindow(ModelSlots, QMainWindow):
         plan = plan_tiles(image.width, image.height, self.settings.vision)
         self.canvas.set_tile_plan(plan)
         rows, cols = plan.grid
-        shape = f"{rows}×{cols} tiles + thumbnail" if plan.tiles else "one view"
+        thumbnail = " + thumbnail" if plan.thumbnail is not None else ""
+        shape = f"{rows}×{cols} tiles{thumbnail}" if plan.tiles else "one view"
         self.settings_panel.set_plan_summary(
             f"{image.width}×{image.height} → {shape} = {plan.image_tokens:,} image tokens"
         )
 
-    @Slot(str)
-    def show_prompt(self, text: str) -> None:
-        self.prompt_dialog = PromptDialog(text, self)
+    @Slot(str, int, int)
+    def show_prompt(self, text: str, images: int = 0, image_tokens: int = 0) -> None:
+        self.prompt_dialog = PromptDialog(text, self, images=images, image_tokens=image_tokens)
         self.prompt_dialog.show()
-
-    @Slot(str)
-    def show_problem(self, message: str) -> None:
-        self.statusBar().showMessage(message, 8000)
-
-    @Slot(str)
-    def show_warning(self, message: str) -> None:
-        self.banner.show_message(message, kind="warning", action_text="Dismiss")
 
     @Slot()
     def _save_workspace_settings(self) -> None:

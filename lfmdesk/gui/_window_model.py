@@ -30,7 +30,12 @@ def model_summary(info: ModelInfo) -> str:
 
 
 class ModelSlots:
-    """Keeps the model bar, welcome panel, status strip and chat input in step with the engine."""
+    """Keeps the model bar, welcome panel, status strip and chat input in step with the engine.
+
+    They show what the engine really holds: a failed switch puts the picker back on the
+    model still loaded (or on none, when the failure came after the old one was freed) and
+    explains the failure in the banner, with its advice and a "Use a Local Folder…" button.
+    """
 
     # Provided by the window.
     client: EngineClient
@@ -44,6 +49,11 @@ class ModelSlots:
     main: QWidget
     _rows: list[ModelRow]
     _save_settings: Callable[[AppSettings], None]
+    _loaded: tuple[str, ModelInfo] | None = None
+
+    def loaded_model_name(self) -> str:
+        """The name of the model loaded now ("" for none)."""
+        return self._loaded[1].name if self._loaded is not None else ""
 
     @Slot(str)
     def load_model(self, spec: str) -> None:
@@ -71,6 +81,7 @@ class ModelSlots:
 
     @Slot(str, object)
     def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
+        self._loaded = (spec, info)
         if spec not in {row.spec for row in self._rows}:  # a local folder or a repo id
             self._rows.append(ModelRow(spec=spec, title=info.name, size_bytes=0, downloaded=True))
         self.model_bar.set_rows(self._rows, spec)
@@ -78,24 +89,55 @@ class ModelSlots:
         self.status.set_engine_state("Ready")
         self.stack.setCurrentWidget(self.main)
         self.chat.set_input_enabled(True)
+        for topic in ("engine", "model"):  # the engine is back, a model answers: old news
+            self.banner.clear(topic)
         if spec != self.settings.model:
             self.settings = dataclasses.replace(self.settings, model=spec)
             self._save_settings(self.settings)
 
     @Slot(str, str, bool)
     def on_model_failed(self, spec: str, message: str, cancelled: bool) -> None:
+        if self.client.loaded_spec is None:
+            self._loaded = None
         text = "Download cancelled" if cancelled else message
-        self.model_bar.set_state("error", text)
+        if self._loaded is not None:  # the previous model is still loaded and answering
+            loaded_spec, info = self._loaded
+            self.model_bar.set_rows(self._rows, loaded_spec)
+            self.model_bar.set_state("ready", model_summary(info))
+            self.status.set_engine_state("Ready")
+            if not cancelled:
+                self._explain_failure(spec, message, f" Still using {info.name}.")
+            return
+        self.model_bar.set_rows(self._rows, "")
+        self.model_bar.set_state("none" if cancelled else "error", "" if cancelled else text)
         self.welcome.set_error(text)
         self.status.set_engine_state("No model" if cancelled else "Model failed")
+        self.chat.set_input_enabled(False, "No model loaded: choose one in the bar above")
+        if not cancelled:
+            self._explain_failure(spec, message, "")
+
+    def _explain_failure(self, spec: str, message: str, still: str) -> None:
+        if self.stack.currentWidget() is self.welcome:
+            return  # the welcome panel shows it under its own "Use a local folder…" button
+        self.banner.show_message(
+            f"Could not load {spec}: {message.rstrip('.')}.{still}",
+            kind="error",
+            action_text="Use a Local Folder…",
+            topic="model",
+        )
 
     @Slot(str)
     def on_engine_crashed(self, message: str) -> None:
+        reload = " and reloading the model" if self.client.loaded_spec is not None else ""
         self.banner.show_message(
-            f"{message[0].upper()}{message[1:]}. A new engine is starting and reloading the "
-            "model; your conversation and boxes are safe. The interrupted answer is marked.",
+            f"{message[0].upper()}{message[1:]}. A new engine is starting{reload}; your "
+            "conversation and boxes are safe. The interrupted answer is marked.",
             kind="warning",
             action_text="Dismiss",
+            topic="engine",
+            timeout_ms=0 if reload else 15_000,  # no model to reload: nothing left to wait for
         )
-        self.chat.set_input_enabled(False, "Restarting the engine…")
-        self.model_bar.set_state("loading", "Restarting the engine…")
+        if reload:
+            self.chat.set_input_enabled(False, "Restarting the engine…")
+            self.model_bar.set_state("loading", "Restarting the engine…")
+            self.status.set_engine_state("Restarting the engine…")

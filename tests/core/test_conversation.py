@@ -316,3 +316,40 @@ def test_title_is_the_first_message_trimmed_at_a_word(store: ConversationStore) 
     thread.add_user_turn("Please describe\nevery object you can see in this kitchen photo")
     assert thread.title == "Please describe every object you can…"
     assert len(thread.title) <= 40
+
+
+def test_save_stores_every_image_the_turns_use(store: ConversationStore) -> None:
+    # An image attached without going through the store (a Project-panel image, a capture)
+    # must still come back with its conversation after a restart.
+    photo = make_image(seed=7)
+    thread = ChatThread(store.new(), {})
+    thread.attach(photo)
+    thread.add_user_turn("What is this?")
+    store.save(thread.conversation, thread.images)
+
+    again = ConversationStore(store.root)
+    loaded = again.load(thread.conversation.id)
+    images = again.load_images(loaded)
+    assert list(images) == [photo.content_hash]
+    reopened = ChatThread(loaded, images)
+    assert reopened.missing_images() == ()
+    reopened.add_user_turn("And now?")  # the chat goes on
+    assert reopened.request().images[0].content_hash == photo.content_hash
+
+
+def test_a_conversation_missing_an_image_refuses_new_questions_with_one_line(
+    store: ConversationStore,
+) -> None:
+    conv = Conversation("c1", "t", 0.0, 0.0, (Turn("user", "look", ("ab" * 32,)),))
+    thread = ChatThread(conv, {})
+    assert thread.missing_images() == ("ab" * 32,)
+    for ask in (
+        lambda: thread.add_user_turn("and now?"),
+        lambda: thread.add_detect_turn("cat"),
+        lambda: thread.add_tool_result("{}"),
+        thread.regenerate,
+    ):
+        with pytest.raises(InputError, match=r"missing from the store.*start a new chat") as err:
+            ask()
+        assert "\n" not in str(err.value)
+    assert thread.turns == conv.turns  # nothing was added that could never be answered

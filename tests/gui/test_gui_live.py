@@ -205,17 +205,27 @@ def test_chat_answers_are_not_starved_by_live_mode(qtbot, tmp_path, clip, closin
     window.live.stop()
 
 
-def test_detect_without_labels_says_what_to_type_and_stops_analysing(
+def test_detect_without_labels_waits_for_them_and_starts_once_they_are_typed(
     qtbot,
     tmp_path,
     clip,
     closing,  # noqa: F811
 ) -> None:
-    window = live_window(qtbot, tmp_path, closing, {}, LiveSettings(mode="detect", watch=""))
+    options = {"token_delay": 0.005, "red_boxes": True}
+    window = live_window(qtbot, tmp_path, closing, options, LiveSettings(mode="detect", watch=""))
     with qtbot.waitSignal(window.live.problem, timeout=10_000) as problem:
         window.live.open_video(clip)
     assert "watch for" in problem.args[0] and "\n" not in problem.args[0]
-    assert not window.live.controller.analysing
+    banner = window.banner
+    assert banner.isVisible() and "watch for" in banner.message
+    # Paused, not stopped: the box stays ticked and typing labels (no Enter) resumes.
+    assert window.live.panel.analyse.isChecked() and window.live.controller.analysing
+    window.live.panel.watch.setFocus()
+    with qtbot.waitSignal(window.live.controller.resultShown, timeout=20_000):
+        qtbot.keyClicks(window.live.panel.watch, "square")
+    assert window.live.settings.watch == "square"
+    qtbot.waitUntil(lambda: len(window.live.view.box_items()) == 1, timeout=10_000)
+    assert banner.isHidden()  # the problem is gone, so is its banner
     window.live.stop()
 
 
@@ -345,3 +355,18 @@ def test_holding_the_analysed_frame_shows_the_boxes_on_the_picture_they_were_fou
     window.live.stop()
     for box_x, square in checked:
         assert square is not None and abs(box_x - square[0]) <= 3, (box_x, square)
+
+
+def test_live_mode_goes_on_after_a_model_switch_that_failed(
+    qtbot,
+    tmp_path,
+    clip,
+    closing,  # noqa: F811
+) -> None:
+    options = {"token_delay": 0.005, "red_boxes": True, "fail_models": ["4bit"]}
+    window = live_window(qtbot, tmp_path, closing, options)
+    with qtbot.waitSignal(window.client.modelFailed, timeout=20_000):
+        window.load_model("4bit")  # fails: the 8-bit model stays loaded
+    with qtbot.waitSignal(window.live.controller.resultShown, timeout=20_000):
+        window.live.open_video(clip)
+    window.live.stop()

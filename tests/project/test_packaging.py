@@ -145,6 +145,16 @@ def test_info_plist_explains_camera_and_screen_and_carries_the_version() -> None
     plistlib.dumps(plist)  # every value is plist-serializable
 
 
+def test_info_plist_offers_to_open_images_and_videos_without_taking_them_over() -> None:
+    # "Open With ▸ lfmdesk" and a drop on the Dock icon need declared document types; the app
+    # turns the QFileOpenEvent that follows into an opened image (tests/gui/test_gui_window.py).
+    types = app_info.info_plist()["CFBundleDocumentTypes"]
+    content = {t for entry in types for t in entry["LSItemContentTypes"]}
+    assert {"public.image", "public.movie"} <= content
+    assert all(entry["CFBundleTypeRole"] == "Viewer" for entry in types)
+    assert all(entry["LSHandlerRank"] == "Alternate" for entry in types)  # never the default
+
+
 def test_entitlements_allow_what_python_mlx_and_the_camera_need() -> None:
     with (PACKAGING / "entitlements.plist").open("rb") as f:
         entitlements = plistlib.load(f)

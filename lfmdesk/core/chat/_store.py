@@ -10,6 +10,10 @@ warning each). Only regular files are read, within a size limit; JSON nested dee
 anything lfmdesk writes, or not UTF-8, is a damaged file. A conversation saved by a newer
 lfmdesk (a higher ``schema_version``) is read as far as this version understands it and
 never saved over; temporary files a killed save left behind are deleted by :meth:`list`.
+
+:meth:`ConversationStore.save` writes the images a conversation's turns use before the
+conversation itself, wherever they came from (a dropped file, a project image, a capture):
+a saved conversation never refers to an image the store does not have.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import os
 import re
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -100,8 +104,16 @@ class ConversationStore:
         now = time.time()
         return Conversation(id=uuid.uuid4().hex, title=title, created=now, updated=now, turns=())
 
-    def save(self, conversation: Conversation) -> Path:
-        """Write ``conversation`` atomically; returns its file.
+    def save(
+        self, conversation: Conversation, images: Mapping[str, LoadedImage] | None = None
+    ) -> Path:
+        """Write ``conversation`` atomically, after the images its turns use; returns its file.
+
+        Args:
+            conversation: what to save.
+            images: the images its turns refer to, by content hash (``ChatThread.images``);
+                those not stored yet are written first. Ids missing here and on disk are
+                left as they are (``load_images`` reports them).
 
         Raises:
             InputError: the file there was saved by a newer lfmdesk (it is kept).
@@ -113,6 +125,10 @@ class ConversationStore:
                 f"{path} was saved by a newer lfmdesk (version {version}); "
                 "not saving over it — update lfmdesk to continue this conversation"
             )
+        for image_id in dict.fromkeys(i for t in conversation.turns for i in t.image_ids):
+            image = (images or {}).get(image_id)
+            if image is not None:
+                self.save_image(image)
         text = json.dumps(conversation.to_json(), ensure_ascii=False, indent=1)
         write_text_atomic(path, text + "\n")
         return path

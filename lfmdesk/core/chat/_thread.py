@@ -144,6 +144,12 @@ class ChatThread:
             return ()
         return split_labels(_detect_labels(self._turns[index - 1].text))
 
+    def missing_images(self) -> tuple[str, ...]:
+        """Content hashes the turns refer to that are not in :attr:`images` (a store that
+        lost them): such a conversation can be read, not continued."""
+        used = dict.fromkeys(i for t in self._turns for i in t.image_ids)
+        return tuple(i for i in used if i not in self._images)
+
     def last_tool_calls(self) -> tuple[ToolCall, ...]:
         """The calls of the last turn when it is an assistant's tool-call answer, else ()."""
         if not self._turns or self._turns[-1].kind != "tool_calls":
@@ -215,6 +221,9 @@ class ChatThread:
     def _require_idle(self) -> None:
         if self._answer is not None:
             raise InputError("an answer is still being written; wait for it or stop it first")
+        missing = self.missing_images()
+        if missing:
+            raise InputError(_missing_text(missing))
 
     # --- answers -------------------------------------------------------------------------
 
@@ -350,8 +359,13 @@ class ChatThread:
     def _resolve(self, image_ids: tuple[str, ...]) -> tuple[LoadedImage, ...]:
         missing = [i for i in image_ids if i not in self._images]
         if missing:
-            raise InputError(
-                f"image {missing[0][:12]}… of this conversation is missing from the store; "
-                "edit that message or start a new chat"
-            )
+            raise InputError(_missing_text(missing))
         return tuple(self._images[i] for i in image_ids)
+
+
+def _missing_text(missing: Sequence[str]) -> str:
+    count = f"{len(missing)} images" if len(missing) > 1 else "an image"
+    return (
+        f"{count} of this conversation ({missing[0][:12]}…) is missing from the store, so the "
+        "chat cannot go on; start a new chat and attach the image again"
+    )

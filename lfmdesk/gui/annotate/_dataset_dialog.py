@@ -140,9 +140,9 @@ class DatasetDialog(QDialog):
         self.ok_button.clicked.connect(self.run)
         self.buttons.rejected.connect(self.reject)
         self.reveal = QPushButton("Show Folder")
-        self.reveal.hide()
         self.reveal.clicked.connect(self._reveal)
         self.buttons.addButton(self.reveal, QDialogButtonBox.ButtonRole.ActionRole)
+        self.reveal.hide()  # after addButton, which shows it: only a finished export has a folder
         layout = QVBoxLayout(self)
         layout.addLayout(form)
         layout.addWidget(self.message)

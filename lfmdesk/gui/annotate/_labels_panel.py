@@ -141,15 +141,24 @@ class LabelsPanel(QWidget):
                 self.list.setCurrentRow(i)
                 return
 
-    def add_label(self, label: str) -> bool:
-        """Add ``label`` (made current); False when blank. An existing one becomes current."""
+    def add_label(self, label: str, *, select: bool = True) -> bool:
+        """Add ``label``; False when blank.
+
+        Args:
+            label: the label; an existing one is not added twice.
+            select: make it the current label (what a person adding it wants; not what
+                Detect all, listing the labels it looks for, should do).
+        """
         label = _clean(label)
         if not label:
             return False
         if label not in self.labels():
             self._append(label)
             self.labelsChanged.emit(self.labels())
-        self.set_current_label(label)
+            if self.list.currentItem() is None:
+                self.list.setCurrentRow(0)
+        if select:
+            self.set_current_label(label)
         return True
 
     @Slot(object)

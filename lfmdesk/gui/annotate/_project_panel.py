@@ -17,6 +17,7 @@ The widget never reads files itself: its rows come from
 from __future__ import annotations
 
 import dataclasses
+import sys
 from collections.abc import Sequence
 
 from PySide6.QtCore import Qt, Signal, Slot
@@ -78,12 +79,14 @@ class ProjectPanel(QWidget):
         batchRequested(str labels, bool redo): "Detect all" / "Resume" was pressed.
         cancelRequested(): Cancel was pressed while a batch runs.
         openFolderRequested(): "Open folder…" was pressed.
+        showFolderRequested(): "Show in Finder" / "Show Folder" was pressed.
     """
 
     imageActivated = Signal(str)
     batchRequested = Signal(str, bool)
     cancelRequested = Signal()
     openFolderRequested = Signal()
+    showFolderRequested = Signal()
 
     def __init__(self, project: Project | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -94,6 +97,9 @@ class ProjectPanel(QWidget):
         self.folder_label = QLabel()
         self.folder_label.setObjectName("projectFolder")
         self.open_button = QPushButton("Open folder…")
+        self.show_button = QPushButton("Show in Finder" if sys.platform == "darwin" else "Show")
+        self.show_button.setToolTip("Open this folder in the file manager")
+        self._suggested = ""  # the labels text last put in the field for the user
         self.list = QListWidget()
         self.list.setObjectName("projectImages")
         self.labels_edit = QLineEdit()
@@ -104,6 +110,7 @@ class ProjectPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self._layout()
         self.open_button.clicked.connect(self.openFolderRequested)
+        self.show_button.clicked.connect(self.showFolderRequested)
         self.list.currentItemChanged.connect(self._on_current)
         self.labels_edit.textChanged.connect(self._update_button)
         self.labels_edit.returnPressed.connect(self._on_detect)
@@ -114,6 +121,7 @@ class ProjectPanel(QWidget):
     def _layout(self) -> None:
         top = QHBoxLayout()
         top.addWidget(self.folder_label, 1)
+        top.addWidget(self.show_button)
         top.addWidget(self.open_button)
         batch = QHBoxLayout()
         batch.addWidget(self.labels_edit, 1)
@@ -143,7 +151,14 @@ class ProjectPanel(QWidget):
 
     def set_labels(self, labels: str | Sequence[str]) -> None:
         """Prefill the labels field (e.g. with the project's saved labels)."""
-        self.labels_edit.setText(labels if isinstance(labels, str) else ", ".join(labels))
+        text = labels if isinstance(labels, str) else ", ".join(labels)
+        self._suggested = text
+        self.labels_edit.setText(text)
+
+    def suggest_labels(self, labels: Sequence[str]) -> None:
+        """Offer ``labels`` (the label list changed) unless the user typed their own."""
+        if self.labels_edit.text().strip() in ("", self._suggested):
+            self.set_labels(labels)
 
     def set_project(self, project: Project | None) -> None:
         """Show ``project`` (None: no folder open) and read its images' status."""

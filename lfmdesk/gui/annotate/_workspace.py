@@ -34,6 +34,7 @@ from lfmdesk.core import (
     boxes_json,
     data_dir,
     load_image,
+    split_labels,
 )
 from lfmdesk.core.evaluate._report import REPORT_JSON, read_report
 from lfmdesk.core.evaluate._runner import eval_folder
@@ -81,13 +82,18 @@ class Workspace(QObject):
     Signals:
         projectChanged(object): the Project now open.
         message(str): one line for the status bar.
-        problem(str): one line worth a banner (capture permission, failed saves).
+        problem(str, str): one line worth a banner (capture permission, failed saves) and
+            its topic ("save", "capture", "batch", "labels", "boxes").
+        resolved(str): the problem of that topic is gone (a later save or capture worked).
+        mistake(str): a one-line refusal of what the user just did (a toast).
     """
 
     projectChanged = Signal(object)
     settingsChanged = Signal()  # project folder or "detect after capture" changed
     message = Signal(str)
-    problem = Signal(str)
+    problem = Signal(str, str)
+    resolved = Signal(str)
+    mistake = Signal(str)
 
     def __init__(
         self,
@@ -122,14 +128,15 @@ class Workspace(QObject):
     def _connect_editing(self) -> None:
         connect_editor(self.editor, self.canvas, self.labels)
         self.editor.saved.connect(self._on_saved)
-        self.editor.problem.connect(self.problem)
+        self.editor.problem.connect(self._save_failed)
+        self.editor.saved.connect(lambda _key: self.resolved.emit("save"))
         self.labels.labelsChanged.connect(self._save_labels)
 
     def _connect_capture_and_batch(self) -> None:
         self.capturer.captured.connect(self.store_capture)
-        self.capturer.problem.connect(self.problem)
+        self.capturer.problem.connect(self._capture_failed)
         self.capture_loader.loaded.connect(self._on_capture_stored)
-        self.capture_loader.failed.connect(self.problem)
+        self.capture_loader.failed.connect(self._capture_failed)  # from a pool thread: a slot
         self.panel.imageActivated.connect(self.open_key)
         self.panel.batchRequested.connect(self.start_batch)
         self.panel.cancelRequested.connect(self.runner.cancel)
@@ -140,10 +147,10 @@ class Workspace(QObject):
         runner.imageAnnotated.connect(self._on_batch_image)
         runner.imageFailed.connect(panel.mark_failed)
         runner.finished.connect(self._on_batch_finished)
-        runner.problem.connect(self.problem)
+        runner.problem.connect(self._batch_failed)
         runner.started.connect(self._on_batch_started)
         self.loader.loaded.connect(self.controller.show_only)
-        self.loader.failed.connect(self.problem)
+        self.loader.failed.connect(self.mistake)
 
     # --- menus and toolbar ---------------------------------------------------------------
 
@@ -198,7 +205,7 @@ class Workspace(QObject):
         try:
             project = Project(folder)
         except InputError as exc:
-            self.problem.emit(str(exc))
+            self.mistake.emit(str(exc))
             return
         if self.runner.running:
             self.runner.cancel()
@@ -220,8 +227,10 @@ class Workspace(QObject):
             self.project.save_labels(labels)
         except (OSError, InputError) as exc:  # InputError: project.json from a newer lfmdesk
             why = str(exc) if isinstance(exc, InputError) else exc.strerror or str(exc)
-            self.problem.emit(f"cannot save the label list: {why}")
-        self.panel.set_labels(labels)
+            self.problem.emit(f"cannot save the label list: {why}", "labels")
+        else:
+            self.resolved.emit("labels")
+        self.panel.suggest_labels(labels)
 
     # --- images and boxes ----------------------------------------------------------------
 
@@ -234,8 +243,9 @@ class Workspace(QObject):
         try:
             key = self.project.key_for(image, captures_dir())
         except (InputError, OSError) as exc:
-            self.problem.emit(f"cannot keep boxes for this image: {exc}")
+            self.problem.emit(f"cannot keep boxes for this image: {exc}", "boxes")
             return
+        self.resolved.emit("boxes")
         self.editor.open_image(key)
         self.panel.set_current(key)
 
@@ -279,10 +289,23 @@ class Workspace(QObject):
         """Save a screen capture or a live snapshot into the project, then show it."""
         # Encoding a full Retina screenshot as PNG takes longer than a frame: off the GUI thread.
         root = self.project.root
-        self.capture_loader.load_from(lambda: _stored_capture(image, root))
+        self.capture_loader.load_from(lambda: _stored_capture(image, root), "the capture")
+
+    @Slot(str)
+    def _save_failed(self, message: str) -> None:
+        self.problem.emit(message, "save")
+
+    @Slot(str)
+    def _capture_failed(self, message: str) -> None:
+        self.problem.emit(message, "capture")
+
+    @Slot(str)
+    def _batch_failed(self, message: str) -> None:
+        self.problem.emit(message, "batch")
 
     @Slot(object)
     def _on_capture_stored(self, loaded: LoadedImage) -> None:
+        self.resolved.emit("capture")
         self.panel.refresh()
         self.controller.show_only(loaded)
         self.message.emit(f"Saved {Path(loaded.source).name} in {self.project.root.name}")
@@ -297,9 +320,13 @@ class Workspace(QObject):
         """Detect ``labels`` in every project image still to do."""
         self.editor.flush()  # a person's last edit must be on disk before the plan reads it
         self.runner.start(self.project, labels, redo)
+        if self.runner.running:  # the labels it looks for join the list, like a chat Detect's
+            for label in split_labels(labels):
+                self.labels.add_label(label, select=False)
 
     @Slot(object)
     def _on_batch_started(self, _plan: object) -> None:
+        self.resolved.emit("batch")
         self.controller.panel.set_input_enabled(False, "Detecting in every image…")
 
     @Slot(str, object)
@@ -373,7 +400,8 @@ class Workspace(QObject):
         try:
             return read_report(path)
         except InputError as exc:
-            self.problem.emit(str(exc))  # kept as it is; the next evaluation replaces it
+            # The report file is kept as it is; the next evaluation replaces it.
+            self.problem.emit(str(exc), "evaluate")
             return None
 
     @Slot(object)

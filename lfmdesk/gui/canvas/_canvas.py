@@ -123,6 +123,8 @@ class ImageCanvas(QGraphicsView):
         self._drops.filesDropped.connect(self.filesDropped)
         self._drops.imageDropped.connect(self.imageDropped)
         self._banner = OverlayLabel(self.viewport(), "canvasBanner", panel=True)
+        self._loading = OverlayLabel(self.viewport(), "canvasLoading", panel=True)
+        self._loading.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.set_image(None)
 
     def _configure_view(self) -> None:
@@ -154,9 +156,25 @@ class ImageCanvas(QGraphicsView):
         else:
             self._pixmap_item.setPixmap(display_pixmap(image))
             self.scene().setSceneRect(QRectF(0, 0, image.width, image.height))
-        self._hint.setVisible(image is None)
+        self._hint.setVisible(image is None and self._loading.isHidden())
         self._set_hover(None, "")
         self.fit()
+
+    @Slot(str)
+    def set_loading(self, text: str) -> None:
+        """Say what is being opened ("Opening photo.jpg…") over the canvas; "" when done.
+
+        A large photo takes seconds to decode: meanwhile the canvas says so rather than
+        inviting the user to drop an image.
+        """
+        self._loading.setText(text)
+        self._loading.setVisible(bool(text))
+        self._hint.setVisible(self._image is None and not text)
+        self._place_overlays()
+
+    def loading_text(self) -> str:
+        """What the canvas says is being opened ("" when nothing is)."""
+        return self._loading.text() if not self._loading.isHidden() else ""
 
     def set_annotation(self, annotation: ImageAnnotation | None) -> None:
         """Show ``annotation``'s boxes, editable; None shows none and turns editing off.
@@ -343,8 +361,11 @@ class ImageCanvas(QGraphicsView):
         self._place_overlays()
 
     def _place_overlays(self) -> None:
-        self._hint.setGeometry(self.viewport().rect().adjusted(24, 24, -24, -24))
+        area = self.viewport().rect()
+        self._hint.setGeometry(area.adjusted(24, 24, -24, -24))
         self._banner.move(8, 8)
+        self._loading.adjustSize()
+        self._loading.move(area.center() - self._loading.rect().center())
 
     # -------------------------------------------------------------------- hover
     def mouseMoveEvent(self, event: QMouseEvent) -> None:

@@ -66,6 +66,7 @@ __all__ = [
     "ConversationList",
     "ConversationRow",
     "PromptDialog",
+    "prompt_summary",
     "relative_time",
     "summarize_prompt",
 ]
@@ -144,9 +145,25 @@ class PromptDialog(QDialog):
     "Copy" puts the raw prompt (every ``<image>`` token included) on the clipboard.
     """
 
-    def __init__(self, prompt: str = "", parent: QWidget | None = None) -> None:
-        """Show ``prompt`` (the exact text the model was given)."""
+    def __init__(
+        self,
+        prompt: str = "",
+        parent: QWidget | None = None,
+        *,
+        images: int | None = None,
+        image_tokens: int = 0,
+    ) -> None:
+        """Show ``prompt`` (the exact text the model was given).
+
+        Args:
+            prompt: the rendered prompt.
+            parent: Qt parent.
+            images: how many images the request carries (None: count the ``<image>`` runs).
+            image_tokens: how many image tokens they become (the prompt may hold a single
+                ``<image>`` placeholder per image, expanded only when it is tokenized).
+        """
         super().__init__(parent)
+        self._images, self._image_tokens = images, image_tokens
         self.setWindowTitle("Prompt")
         self.resize(720, 520)
         self._raw = ""
@@ -176,8 +193,7 @@ class PromptDialog(QDialog):
         """Replace the prompt shown."""
         self._raw = prompt
         self._view.setPlainText(_breakable(summarize_prompt(prompt)))
-        images = prompt.count(_IMAGE_TOKEN)
-        self._summary.setText(f"{len(prompt):,} characters · {images} image tokens")
+        self._summary.setText(prompt_summary(prompt, self._images, self._image_tokens))
 
     @Slot()
     def _on_copy(self) -> None:
@@ -188,6 +204,27 @@ class PromptDialog(QDialog):
     @Slot()
     def _reset_copy(self) -> None:
         self._copy.setText("Copy")
+
+
+def prompt_summary(prompt: str, images: int | None = None, image_tokens: int = 0) -> str:
+    """The line over the prompt: "1,234 characters · 1 image → 256 image tokens".
+
+    Args:
+        prompt: the rendered prompt.
+        images: how many images it carries; None reads the text: expanded runs of
+            ``<image>`` are counted as tokens, single placeholders as images.
+        image_tokens: what the images become for the model; 0 leaves the count out.
+    """
+    parts = [f"{len(prompt):,} characters"]
+    if images is None:
+        placeholders = prompt.count(_IMAGE_TOKEN)
+        if _IMAGE_RUN.search(prompt):  # already expanded: the tokens themselves are there
+            return " · ".join([*parts, f"{placeholders:,} image tokens"])
+        images = placeholders
+    if not images:
+        return " · ".join([*parts, "no images"])
+    seen = f"{images} image" + ("" if images == 1 else "s")
+    return " · ".join([*parts, f"{seen} → {image_tokens:,} image tokens" if image_tokens else seen])
 
 
 def relative_time(ts: float, now: float) -> str:

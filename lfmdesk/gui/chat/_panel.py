@@ -21,7 +21,7 @@ import time
 from collections.abc import Sequence
 
 from PySide6.QtCore import QEvent, QObject, Qt, QTimer, Signal, Slot
-from PySide6.QtGui import QKeySequence, QPalette, QShortcut
+from PySide6.QtGui import QKeySequence, QPalette
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -36,7 +36,11 @@ from lfmdesk.core import LoadedImage, ToolCall
 from lfmdesk.gui.chat._bubbles import ChatMessage
 from lfmdesk.gui.chat._parts import SEND_KEYS, ComposeEdit, PendingItem, small_print
 
-__all__ = ["ChatPanel"]
+__all__ = ["REGENERATE_KEYS", "STOP_KEYS", "ChatPanel"]
+
+# The keys of the window's Chat ▸ Stop and Chat ▸ Regenerate (the panel names them in tooltips).
+STOP_KEYS = "Esc"
+REGENERATE_KEYS = "Ctrl+Shift+R"
 
 _RENDER_MS = 50  # Markdown re-render at most ~20×/s while streaming
 _RENDER_MAX_MS = 500
@@ -50,8 +54,11 @@ class ChatPanel(QWidget):
 
     Signals:
         sendRequested(str): the input text, stripped (⌘/Ctrl+Enter or Send); input cleared.
-        stopRequested(): Stop button, or Esc while busy.
-        regenerateRequested(): Regenerate button or ⌘/Ctrl+Shift+R.
+        stopRequested(): the Stop button (the window's Chat ▸ Stop owns Esc).
+        regenerateRequested(): the Regenerate button (the window's Chat ▸ Regenerate owns
+            ⌘/Ctrl+Shift+R: a key bound twice is ambiguous and Qt fires neither).
+        actionsChanged(): what can be done changed (see :meth:`can_stop`,
+            :meth:`can_regenerate`); the window enables its menu actions from it.
         editLastRequested(str): the edited last question (inline editor → Resend).
         detectRequested(str): the "Find:" text, e.g. "cat, dog" (Detect button or Enter).
         pendingImageRemoved(int): index in the pending strip whose × was clicked.
@@ -67,6 +74,7 @@ class ChatPanel(QWidget):
     pendingImageRemoved = Signal(int)
     imageClicked = Signal(str)
     toolResultRequested = Signal(int)
+    actionsChanged = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -123,7 +131,7 @@ class ChatPanel(QWidget):
         self.send_button = QPushButton("Send", self)
         self.send_button.setToolTip(f"Send ({SEND_KEYS})")
         self.regenerate_button = QPushButton("Regenerate", self)
-        shortcut = QKeySequence("Ctrl+Shift+R").toString(QKeySequence.SequenceFormat.NativeText)
+        shortcut = QKeySequence(REGENERATE_KEYS).toString(QKeySequence.SequenceFormat.NativeText)
         self.regenerate_button.setToolTip(f"Answer the last question again ({shortcut})")
         buttons = QVBoxLayout()
         buttons.addWidget(self.send_button)
@@ -159,13 +167,6 @@ class ChatPanel(QWidget):
         self.regenerate_button.clicked.connect(self._on_regenerate)
         self.find_field.returnPressed.connect(self._on_detect)
         self.detect_button.clicked.connect(self._on_detect)
-        context = Qt.ShortcutContext.WidgetWithChildrenShortcut
-        self._stop_shortcut = QShortcut(QKeySequence(QKeySequence.StandardKey.Cancel), self)
-        self._stop_shortcut.setContext(context)
-        self._stop_shortcut.activated.connect(self._on_escape)
-        self._regenerate_shortcut = QShortcut(QKeySequence("Ctrl+Shift+R"), self)
-        self._regenerate_shortcut.setContext(context)
-        self._regenerate_shortcut.activated.connect(self._on_regenerate)
 
     # --- messages -----------------------------------------------------------------------------
 
@@ -330,13 +331,20 @@ class ChatPanel(QWidget):
         self.send_button.setEnabled(self._busy or self._input_enabled)
         self.input.setEnabled(self._input_enabled)
         self.regenerate_button.setEnabled(idle and self._last_answer is not None)
-        self._regenerate_shortcut.setEnabled(self.regenerate_button.isEnabled())
-        self._stop_shortcut.setEnabled(self._busy)
         self.find_field.setEnabled(self._input_enabled)
         self.detect_button.setEnabled(idle)
         for message in self.messages():
             message.set_editable(idle and message is self._last_user)
             message.set_tools_enabled(not self._busy and message is self._last_answer)
+        self.actionsChanged.emit()
+
+    def can_stop(self) -> bool:
+        """An answer is being written (Stop would stop it)."""
+        return self._busy
+
+    def can_regenerate(self) -> bool:
+        """Idle, with an answer to write again."""
+        return self.regenerate_button.isEnabled()
 
     # --- internals ----------------------------------------------------------------------------
 
@@ -394,11 +402,6 @@ class ChatPanel(QWidget):
             self.stopRequested.emit()
         else:
             self._submit()
-
-    @Slot()
-    def _on_escape(self) -> None:
-        if self._busy:
-            self.stopRequested.emit()
 
     @Slot()
     def _on_regenerate(self) -> None:

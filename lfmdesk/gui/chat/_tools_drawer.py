@@ -146,6 +146,19 @@ class ToolsDrawer(QWidget):
             return ()
         return self._parsed
 
+    def problem(self) -> str | None:
+        """Why the tools switched on cannot be used (invalid or no definitions), or None.
+
+        The chat refuses to send then: a question sent without the tools the user asked
+        for would be answered as if they did not exist.
+        """
+        if self._images or not self._enabled.isChecked() or self._parsed:
+            return None
+        return (
+            f"Not sent: the tools are switched on but cannot be read ({self._status.text()}). "
+            "Fix them in Tools, or untick “Let the model call these tools”."
+        )
+
     def tools_text(self) -> str:
         """The editor's JSON text (for saving with the settings)."""
         return self._editor.toPlainText()

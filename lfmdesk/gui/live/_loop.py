@@ -67,6 +67,10 @@ class LiveController(QObject):
         runningChanged(bool): the source started or stopped.
         analysingChanged(bool): live analysis turned on or off.
         problem(str): one line for the status bar or a banner.
+        resumed(): an answer arrived after a problem (the problem is gone).
+
+    Settings that cannot make a request (Detect with nothing to find) pause the analysis,
+    not end it: "Analyse frames live" stays on and the next settings change resumes it.
     """
 
     frameShown = Signal(QImage)
@@ -75,6 +79,7 @@ class LiveController(QObject):
     runningChanged = Signal(bool)
     analysingChanged = Signal(bool)
     problem = Signal(str)
+    resumed = Signal()
 
     def __init__(
         self, client: EngineClient, settings_now: SettingsNow, parent: QObject | None = None
@@ -88,6 +93,8 @@ class LiveController(QObject):
         self._analysed_frame: QImage | None = None
         self._busy: _InFlight | None = None
         self._analysing = False
+        self._paused = ""  # why the settings cannot make a request ("" when they can)
+        self._troubled = False  # a problem was reported; the next answer says it is gone
         self._model_ready = False
         self._frames = 0
         self._hud_timer = QTimer(self, interval=_HUD_REFRESH_MS)
@@ -97,6 +104,7 @@ class LiveController(QObject):
         client.chatFailed.connect(self.on_chat_failed)
         client.modelLoaded.connect(self.on_model_loaded)
         client.modelPhase.connect(self.on_model_phase)
+        client.modelFailed.connect(self.on_model_failed)
         client.crashed.connect(self.on_engine_crashed)
 
     # --- source --------------------------------------------------------------------------
@@ -140,6 +148,9 @@ class LiveController(QObject):
         source.start()
         self._hud_timer.start()
         self.runningChanged.emit(True)
+        if self._troubled and not self._paused:  # a new source: the old one's failure is gone
+            self._troubled = False
+            self.resumed.emit()
 
     def stop(self) -> None:
         """Stop the source and the analysis; an answer in flight is cancelled and not shown."""
@@ -152,8 +163,12 @@ class LiveController(QObject):
 
     @Slot(str)
     def on_source_failed(self, message: str) -> None:
-        self.problem.emit(message)
+        self._report(message)
         self.stop()
+
+    def _report(self, message: str) -> None:
+        self._troubled = True
+        self.problem.emit(message)
 
     @Slot()
     def on_source_stopped(self) -> None:
@@ -164,11 +179,23 @@ class LiveController(QObject):
 
     def set_analysing(self, on: bool) -> None:
         """Turn live analysis on or off; frames keep showing either way."""
+        self._paused = ""  # ticking the box again is a reason to try the settings again
         if on == self._analysing:
             return
         self._analysing = on
         self.analysingChanged.emit(on)
         if on:
+            self._dispatch()
+
+    @property
+    def paused(self) -> str:
+        """Why analysis waits for other settings ("" when it does not)."""
+        return self._paused
+
+    def settings_changed(self) -> None:
+        """The live settings changed: paused analysis tries them."""
+        if self._paused:
+            self._paused = ""
             self._dispatch()
 
     def set_model_ready(self, ready: bool) -> None:
@@ -190,6 +217,8 @@ class LiveController(QObject):
     def _dispatch(self) -> None:
         if self._busy is not None or not self._analysing or not self._model_ready:
             return
+        if self._paused:
+            return
         if self.client.busy:  # a chat answer is running: live mode waits for it
             return
         frame = self._slot.take()
@@ -201,8 +230,8 @@ class LiveController(QObject):
             image = frame_image(qimage_to_pil(frame.image, live.frame_side), live.frame_side)
             request = live_request(image, live, sampling)
         except LfmdeskError as exc:
-            self.problem.emit(str(exc))
-            self.set_analysing(False)
+            self._paused = str(exc)
+            self._report(f"{exc}; live analysis resumes once you do")
             return
         started = time.perf_counter()
         rid = self.client.start_chat(request)
@@ -240,6 +269,9 @@ class LiveController(QObject):
         self.stats.add(result)
         self.stats.set_dropped(self._slot.dropped)
         self._analysed_frame = busy.frame.image
+        if self._troubled:
+            self._troubled = False
+            self.resumed.emit()
         self.resultShown.emit(result)
         self._emit_hud()
         self._dispatch()
@@ -253,7 +285,7 @@ class LiveController(QObject):
         self._busy = None
         if busy.discard:
             return
-        self.problem.emit(f"Live mode stopped: {message}")
+        self._report(f"Live mode stopped: {message}")
         self.set_analysing(False)
 
     @Slot(str, object)
@@ -264,6 +296,11 @@ class LiveController(QObject):
     def on_model_phase(self, _spec: str, _phase: str) -> None:
         self._model_ready = False  # switching models: wait for modelLoaded
 
+    @Slot(str, str, bool)
+    def on_model_failed(self, _spec: str, _message: str, _cancelled: bool) -> None:
+        # A switch that failed before the old model was freed leaves it answering.
+        self.set_model_ready(self.client.loaded_spec is not None)
+
     @Slot(str)
     def on_engine_crashed(self, _message: str) -> None:
         self._busy = None
@@ -271,7 +308,7 @@ class LiveController(QObject):
 
     @Slot()
     def _emit_hud(self) -> None:
-        if not self._analysing:  # a preview has nothing to report
+        if not self._analysing or self._paused:  # nothing is analysed: nothing to report
             return
         self.stats.set_dropped(self._slot.dropped)
         self.hudChanged.emit(self.stats.hud(time.perf_counter()))

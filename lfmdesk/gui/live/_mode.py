@@ -43,11 +43,13 @@ class LiveMode(QObject):
     Signals:
         settingsChanged(object): the live settings changed (the window saves them).
         problem(str): one line for a banner (no camera, permission denied, engine failure).
-        message(str): one line for the status bar.
+        resumed(): live mode works again after a problem (its banner is stale).
+        message(str): one line of passing news (a toast).
     """
 
     settingsChanged = Signal(object)
     problem = Signal(str)
+    resumed = Signal()
     message = Signal(str)
 
     def __init__(
@@ -81,6 +83,7 @@ class LiveMode(QObject):
         c.runningChanged.connect(self._on_running)
         c.analysingChanged.connect(self._on_analysing)
         c.problem.connect(self.problem)
+        c.resumed.connect(self.resumed)
         panel.startRequested.connect(self.start_camera)
         panel.videoRequested.connect(self.choose_video)
         panel.stopRequested.connect(self.stop)
@@ -185,6 +188,7 @@ class LiveMode(QObject):
     def _on_settings(self, settings: LiveSettings) -> None:
         self.settings = settings
         self.settingsChanged.emit(settings)
+        self.controller.settings_changed()  # e.g. labels typed: paused Detect goes on
 
     def close(self) -> None:
         """Stop the camera or video (the window is closing)."""

@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from PySide6.QtCore import Signal, Slot
+from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -33,6 +33,7 @@ _MODE_TEXT = {
     "detect": ("Find", "labels, e.g. person, cup, laptop"),
 }
 _MODE_TITLES = {"caption": "Caption", "detect": "Detect boxes"}
+_TYPING_MS = 600
 
 
 def _spin(low: int, high: int, value: int, tip: str) -> QSpinBox:
@@ -90,6 +91,11 @@ class LivePanel(QWidget):
         )
         self.status = QLabel()
         self.status.setWordWrap(True)
+        # Typing in the watch field applies after a pause, without Enter: live mode waiting
+        # for labels must start when they are typed.
+        self._typing = QTimer(self)
+        self._typing.setSingleShot(True)
+        self._typing.setInterval(_TYPING_MS)
         self._layout()
         self.set_cameras(cameras)
         self.set_settings(settings)
@@ -125,6 +131,8 @@ class LivePanel(QWidget):
         self.analyse.toggled.connect(self.analyseToggled)
         self.mode.currentIndexChanged.connect(self._on_edited)
         self.watch.editingFinished.connect(self._on_edited)
+        self.watch.textEdited.connect(self._typing.start)
+        self._typing.timeout.connect(self._on_edited)
         self.tokens.valueChanged.connect(self._on_edited)
         self.split.toggled.connect(self._on_edited)
         self.answer.valueChanged.connect(self._on_edited)
@@ -202,6 +210,7 @@ class LivePanel(QWidget):
 
     @Slot()
     def _on_edited(self, *_args: object) -> None:
+        self._typing.stop()
         settings = self.settings()
         self._show_mode_text(settings.mode)
         if settings != self._settings:

@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import dataclasses
 
-from PySide6.QtCore import QRectF, Qt, Slot
+from PySide6.QtCore import QRect, QRectF, Qt, Slot
 from PySide6.QtGui import QImage, QPalette, QPixmap, QResizeEvent, QTransform
-from PySide6.QtWidgets import QGraphicsPixmapItem, QGraphicsScene, QGraphicsView, QWidget
+from PySide6.QtWidgets import (
+    QGraphicsPixmapItem,
+    QGraphicsScene,
+    QGraphicsView,
+    QLabel,
+    QWidget,
+)
 
 from lfmdesk.core import Detection, LiveHud, LiveResult
 from lfmdesk.gui.canvas._items import BoxItem, Layer, OverlayLabel, style_picture_view
@@ -19,7 +25,27 @@ from lfmdesk.gui.canvas._items import BoxItem, Layer, OverlayLabel, style_pictur
 __all__ = ["LiveView"]
 
 _MARGIN = 8
+_CAPTION_SHARE = 0.4  # the caption may cover at most this much of the frame's height
 _IDLE_HINT = "Choose a camera or open a video file in the Live panel, then press Start."
+
+
+def _fitted(label: QLabel, text: str, width: int, height: int) -> str:
+    """``text``, cut at a word and ended with "…" when the wrapped label would be taller."""
+    label.setText(text)
+    if not text or label.heightForWidth(width) <= height:
+        return text
+    low, high = 0, len(text)  # the longest prefix that fits, by bisection
+    while low < high:
+        mid = (low + high + 1) // 2
+        label.setText(text[:mid].rstrip() + "…")
+        if label.heightForWidth(width) <= height:
+            low = mid
+        else:
+            high = mid - 1
+    cut = text[:low]
+    if " " in cut[low // 2 :]:
+        cut = cut.rsplit(" ", 1)[0]
+    return cut.rstrip(" ,.;:") + "…"
 
 
 def _scaled(detection: Detection, width: int, height: int) -> Detection:
@@ -44,6 +70,7 @@ class LiveView(QGraphicsView):
         scene.addItem(self._boxes)
         self._frame_size = (0, 0)
         self._result: LiveResult | None = None
+        self._caption_text = ""
         style_picture_view(self)
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
@@ -92,9 +119,13 @@ class LiveView(QGraphicsView):
             text = f"{len(result.detections)} found: {', '.join(labels)}"
         elif result is not None and not text:
             text = "(no answer)"
-        self.caption.setText(text)
+        self._caption_text = text
         self.caption.setVisible(bool(text))
         self._place_overlays()
+
+    def caption_text(self) -> str:
+        """The whole caption of the latest result (the overlay may shorten it to fit)."""
+        return self._caption_text
 
     @Slot(object)
     def show_hud(self, hud: LiveHud) -> None:
@@ -140,10 +171,24 @@ class LiveView(QGraphicsView):
             area = frame.intersected(area) if frame.intersects(area) else area
         self.hud.adjustSize()
         self.hud.move(area.left() + _MARGIN, area.top() + _MARGIN)
-        self.caption.setFixedWidth(max(120, area.width() - 2 * _MARGIN))
-        self.caption.adjustSize()
-        self.caption.move(area.left() + _MARGIN, area.bottom() - self.caption.height() - _MARGIN)
+        self._place_caption(area)
         self.hint.setGeometry(area.adjusted(24, 24, -24, -24))
+
+    def _place_caption(self, area: QRect) -> None:
+        # Inside the frame, below the HUD, at most a share of the frame's height: a long
+        # answer is shortened with "…" rather than spilling over the video and the numbers.
+        width = max(40, area.width() - 2 * _MARGIN)
+        top = area.top() + _MARGIN
+        if self.hud.isVisibleTo(self):
+            top = self.hud.geometry().bottom() + _MARGIN
+        room = min(area.bottom() - _MARGIN - top, round(area.height() * _CAPTION_SHARE))
+        self.caption.setFixedWidth(width)
+        self.caption.setText(_fitted(self.caption, self._caption_text, width, max(room, 0)))
+        self.caption.setToolTip(self._caption_text)
+        self.caption.adjustSize()
+        height = min(self.caption.height(), max(room, self.caption.fontMetrics().height()))
+        self.caption.setFixedHeight(height)
+        self.caption.move(area.left() + _MARGIN, area.bottom() - height - _MARGIN)
 
     def resizeEvent(self, event: QResizeEvent) -> None:
         """Keep the frame fitted and the overlays in their corners."""
