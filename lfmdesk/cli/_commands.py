@@ -216,6 +216,12 @@ def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_serve(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._serve import cmd_serve as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -227,4 +233,5 @@ COMMANDS: dict[str, Command] = {
     "export": cmd_export,
     "import": cmd_import,
     "live": cmd_live,
+    "serve": cmd_serve,
 }
