@@ -13,11 +13,14 @@ once; the calling thread notices within :data:`POLL_S` seconds.
 
 from __future__ import annotations
 
+import dataclasses
 import queue
 import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+
+from PIL import Image
 
 from lfmdesk.core._errors import InputError, LfmdeskError
 from lfmdesk.core.answers._grounding import DetectionResult
@@ -40,6 +43,7 @@ from lfmdesk.core.images._load import LoadedImage, load_image
 __all__ = ["POLL_S", "annotate_concurrently"]
 
 POLL_S = 0.1
+_NO_PIXELS = Image.new("RGB", (1, 1))
 
 
 @dataclass(frozen=True)
@@ -70,13 +74,17 @@ def _work(
             try:
                 image = load_image(project.image_path(key))
                 result = detect(image, labels, stop)
-            except LfmdeskError as exc:
-                out.put(_Done(key, None, None, str(exc), time.perf_counter() - began))
+            except Exception as exc:  # one image's failure never stops the others
+                text = str(exc) if isinstance(exc, LfmdeskError) else f"{type(exc).__name__}: {exc}"
+                out.put(_Done(key, None, None, text, time.perf_counter() - began))
                 continue
             if stop.is_set():
                 return
-            out.put(_Done(key, image, result, None, time.perf_counter() - began))
-            del image, result  # memory: nothing of this image stays with the worker
+            # Saving needs the size only: the pixels are let go now, so memory holds at most
+            # one picture per request in flight, however far behind the saving thread is.
+            sized = dataclasses.replace(image, image=_NO_PIXELS)
+            del image
+            out.put(_Done(key, sized, result, None, time.perf_counter() - began))
     finally:
         out.put(None)
 

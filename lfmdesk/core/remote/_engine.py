@@ -35,6 +35,9 @@ __all__ = ["PARITY_WARNING", "RemoteEngine", "is_remote_spec"]
 
 log = logging.getLogger("lfmdesk")
 
+# The parity guard's reference picture: small, so its request costs little.
+_REFERENCE_SIZE = (256, 256)
+
 PARITY_WARNING = (
     "{url} preprocesses images differently from lfmdesk ({got} prompt tokens where the local "
     "tiling planner expects {want}); boxes may not line up with the picture"
@@ -271,7 +274,12 @@ class RemoteEngine:
     def _parity_notice(
         self, request: ChatRequest, answer: Answer, cancel: threading.Event
     ) -> str | None:
-        """Once per tiling setting: does the server count image tokens as the planner does?"""
+        """Once per tiling setting: does the server count image tokens as the planner does?
+
+        Compares this answer's ``usage.prompt_tokens`` with a reference request whose images
+        are a small square: the difference must be what the planner says the real images
+        cost beyond the squares.
+        """
         got = answer.prompt_tokens
         key = request.vision.key()
         if got is None or not request.images or cancel.is_set():
@@ -280,19 +288,34 @@ class RemoteEngine:
             if key in self._parity_checked:
                 return None
             self._parity_checked.add(key)
-            probe = self._text_only_tokens(request)
-            if probe is None:
+            reference = self._reference_tokens(request)
+            if reference is None:
                 return None
             plans = [plan_tiles(i.width, i.height, request.vision) for i in request.images]
-            want = probe + sum(p.image_tokens + p.marker_tokens for p in plans)
+            small = plan_tiles(*_REFERENCE_SIZE, request.vision)
+            want = reference + sum(
+                p.image_tokens + p.marker_tokens - small.image_tokens - small.marker_tokens
+                for p in plans
+            )
             if got == want:
                 return None
             self.parity_problem = PARITY_WARNING.format(url=self.base_url, got=got, want=want)
             log.warning("%s", self.parity_problem)
             return self.parity_problem
 
-    def _text_only_tokens(self, request: ChatRequest) -> int | None:
-        body = chat_body(request, self._model or "", stream=False, with_images=False, tools=False)
+    def _reference_tokens(self, request: ChatRequest) -> int | None:
+        """Prompt tokens of the same request with every image a small grey square.
+
+        Both requests take the server's image path, so everything but the images' own
+        tokens (template, BOS, text) cancels out of the comparison.
+        """
+        from PIL import Image
+
+        from lfmdesk.core.images._load import load_image
+        from lfmdesk.core.remote._wire import image_data_url
+
+        grey = image_data_url(load_image(Image.new("RGB", _REFERENCE_SIZE, (128, 128, 128))))
+        body = chat_body(request, self._model or "", stream=False, stand_in=grey, tools=False)
         body["max_tokens"] = 1
         answer = Answer()
         try:

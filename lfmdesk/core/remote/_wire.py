@@ -72,20 +72,23 @@ def mm_processor_kwargs(vision: VisionSettings) -> dict[str, Any]:
     }
 
 
-def _content(message: Message, with_images: bool) -> str | list[dict[str, Any]]:
-    if not message.images or not with_images:
+def _content(message: Message, stand_in: str | None) -> str | list[dict[str, Any]]:
+    if not message.images:
         return message.text
     parts: list[dict[str, Any]] = [
-        {"type": "image_url", "image_url": {"url": image_data_url(image)}}
+        {"type": "image_url", "image_url": {"url": stand_in or image_data_url(image)}}
         for image in message.images
     ]
     parts.append({"type": "text", "text": message.text})
     return parts
 
 
-def message_of(message: Message, with_images: bool = True) -> dict[str, Any]:
-    """One message; images first, as the local engine shows them to the model."""
-    out: dict[str, Any] = {"role": message.role, "content": _content(message, with_images)}
+def message_of(message: Message, stand_in: str | None = None) -> dict[str, Any]:
+    """One message; images first, as the local engine shows them to the model.
+
+    ``stand_in`` (a data URL) replaces every image: the parity guard's reference request.
+    """
+    out: dict[str, Any] = {"role": message.role, "content": _content(message, stand_in)}
     if message.role == "tool":
         out["tool_call_id"] = "call_0"  # OpenAI requires one; LFM2's template ignores it
     return out
@@ -96,7 +99,7 @@ def chat_body(
     model: str,
     *,
     stream: bool,
-    with_images: bool = True,
+    stand_in: str | None = None,
     tools: bool = True,
 ) -> dict[str, Any]:
     """The JSON body for ``POST /chat/completions``.
@@ -105,18 +108,18 @@ def chat_body(
         request: the conversation and its settings.
         model: the server's model id.
         stream: ask for server-sent events (with a final usage chunk).
-        with_images: send the images (False: the parity guard's text-only probe).
+        stand_in: a data URL sent in place of every image (the parity guard's reference).
         tools: send the request's tools.
     """
     body: dict[str, Any] = {
         "model": model,
-        "messages": [message_of(m, with_images) for m in request.messages],
+        "messages": [message_of(m, stand_in) for m in request.messages],
         "stream": stream,
         **sampling_fields(request.sampling),
     }
     if stream:
         body["stream_options"] = {"include_usage": True}
-    if request.images and with_images:
+    if request.images:
         body["mm_processor_kwargs"] = mm_processor_kwargs(request.vision)
     if request.tools and tools:
         body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]

@@ -154,8 +154,11 @@ class _Chat:
         if isinstance(item, Failed):
             raise _failed(item)
         rest, calls, stopped = self.answer.finish()
+        content = "".join(pieces) + rest
         reason = finish_reason(item, stopped, bool(calls))
-        return completion_body(self.parsed, self.model, "".join(pieces) + rest, calls, reason, item)
+        return completion_body(
+            self.parsed, self.model, content.strip() if calls else content, calls, reason, item
+        )
 
     def _chunk(
         self, delta: dict[str, Any] | None, reason: str | None = None, usage: Any = None

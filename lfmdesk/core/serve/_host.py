@@ -156,6 +156,7 @@ class EngineThread:
         self._make = make_engine
         self.max_queue = max_queue
         self._engine: ServedEngine | None = None
+        self._info: ModelInfo | None = None  # kept through a restart: requests queue meanwhile
         self._jobs: deque[ServedJob] = deque()
         self._wake = threading.Condition()
         self._stopping = False
@@ -189,8 +190,7 @@ class EngineThread:
         self._thread.join(timeout)
 
     def model_info(self) -> ModelInfo | None:
-        engine = self._engine
-        return engine.info if engine is not None else None
+        return self._info
 
     def submit(self, request: ChatRequest, cancel: threading.Event, deliver: Deliver) -> None:
         with self._wake:
@@ -209,6 +209,7 @@ class EngineThread:
         self._engine = None
         try:
             self._engine = self._make()
+            self._info = self._engine.info
         except BaseException as exc:
             self._load_error = exc
 
@@ -231,6 +232,7 @@ class EngineThread:
         self._load()
         if self._load_error is not None:
             log.error("the engine could not be restarted: %s", self._load_error)
+            self._info = None
             with self._wake:
                 self._stopping = True
                 for job in self._jobs:

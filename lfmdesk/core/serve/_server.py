@@ -98,6 +98,7 @@ class ServerThread:
             access_log=self._access_log,
             timeout_graceful_shutdown=2,
             lifespan="off",
+            interface="asgi3",
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
