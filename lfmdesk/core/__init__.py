@@ -164,8 +164,11 @@ from lfmdesk.core.process._protocol import (  # noqa: E402
     ModelPhase,
     PromptText,
     RenderPrompt,
+    ServingState,
     Shutdown,
     StartChat,
+    StartServing,
+    StopServing,
 )
 
 __all__ = [
@@ -246,9 +249,12 @@ __all__ = [
     "PromptText",
     "RenderPrompt",
     "SamplingSettings",
+    "ServingState",
     "SettingsError",
     "Shutdown",
     "StartChat",
+    "StartServing",
+    "StopServing",
     "TextDelta",
     "Tile",
     "TilePlan",

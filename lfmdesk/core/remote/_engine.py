@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from lfmdesk.core._errors import EngineError, InputError, ModelNotFoundError, one_line
+from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._engine import ModelInfo
 from lfmdesk.core.engine._prompt import TOOLS_OFF_WITH_IMAGES
@@ -74,7 +75,7 @@ class RemoteEngine:
         transport: an httpx transport (tests).
     """
 
-    compute = "remote"
+    compute: ComputeMode = "auto"  # the engine-process protocol sets it; the server decides
 
     def __init__(
         self,
