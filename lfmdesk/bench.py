@@ -15,6 +15,10 @@ Rows:
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
 answer) and inference, their ratio, and the process's RSS at the start and the end.
+
+``--serve`` instead measures ``lfmdesk serve`` (see ``lfmdesk._bench_serve``): requests/s and
+p50/p95 latency at concurrency 1/4/8 over HTTP, and the server's overhead per request against
+the engine alone (goal <= 1.05 at concurrency 1).
 """
 
 from __future__ import annotations
@@ -380,8 +384,17 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--live", action="store_true", help="benchmark live mode instead")
     p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
+    p.add_argument("--serve", action="store_true", help="benchmark lfmdesk serve instead")
+    p.add_argument("--serve-tokens", type=int, default=16, help="answer length with --serve")
+    p.add_argument("--serve-requests", type=int, default=8, help="requests per level (--serve)")
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    if args.serve:
+        from lfmdesk._bench_serve import bench_serve, serve_report
+
+        served = bench_serve(model_dir, tokens=args.serve_tokens, requests=args.serve_requests)
+        print(json.dumps(asdict(served), indent=2) if args.json else serve_report(served))
+        return 0
     if args.live:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))

@@ -62,9 +62,6 @@ EXCLUDES = (
     "matplotlib",
     "IPython",
     "gradio",
-    "fastapi",
-    "uvicorn",
-    "starlette",
     "numba",
     "sklearn",
     "tkinter",
@@ -72,6 +69,7 @@ EXCLUDES = (
     "hypothesis",
     "mypy",
     "lfmdesk.bench",
+    "lfmdesk._bench_serve",
 )
 
 
@@ -84,9 +82,6 @@ EXCLUDED_DISTS = (
     "datasets",
     "pandas",
     "pyarrow",
-    "fastapi",
-    "uvicorn",
-    "starlette",
     "mlx_audio",
 )
 

@@ -269,7 +269,9 @@ def test_the_server_prints_its_url_and_stops_on_ctrl_c(fixture_models) -> None:
     proc = ServeProcess(fixture_models["8bit"])
     url = proc.start()
     assert url.startswith("http://127.0.0.1:") and url.endswith("/v1")
-    assert proc.stop() == 0
+    body = {"messages": [{"role": "user", "content": "hi"}], "max_tokens": 3}
+    assert httpx2.post(url + "/chat/completions", json=body, timeout=60).status_code == 200
+    assert proc.stop() == 0  # an engine used on its own thread must not abort the exit
     assert "server stopped" in proc.output and "Traceback" not in proc.output
 
 

@@ -14,6 +14,7 @@ thread; a batching engine can replace either without the server changing.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -225,6 +226,17 @@ class EngineThread:
             self._timing.add(time.perf_counter() - began)
             if not healthy:
                 self._restart()
+        self._release()
+
+    def _release(self) -> None:
+        # MLX arrays and streams are freed on the thread that made them: an engine left for
+        # interpreter exit to destroy aborts the process ("terminate called ...").
+        engine, self._engine = self._engine, None
+        unload = getattr(engine, "unload", None)
+        if unload is not None:
+            unload()
+        del engine
+        gc.collect()
 
     def _restart(self) -> None:
         self.restarts += 1
