@@ -106,3 +106,38 @@ def test_backend_flag_errors_are_one_line(tmp_path) -> None:
     gone = lfmdesk("ask", "-p", "hi", "--backend", "http://127.0.0.1:9/v1")
     assert gone.returncode == 3 and "cannot reach http://127.0.0.1:9/v1" in gone.stderr
     assert all("Traceback" not in p.stderr for p in (local, unset, bad, gone))
+
+
+def test_chat_and_live_run_on_the_server(tmp_path) -> None:
+    frames = [Image.new("RGB", (64, 48), (40 * i, 0, 0)) for i in range(3)]
+    gif = tmp_path / "clip.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:], duration=50)
+    with FaultyServer(default=Fault(text=BOXES)) as server:
+        chat = subprocess.run(
+            [sys.executable, "-m", "lfmdesk", "chat", "--backend", server.url],
+            input="hello\nand again\n/quit\n",
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        live = lfmdesk(
+            "live",
+            str(gif),
+            "--detect",
+            "car",
+            "--as-fast-as-possible",
+            "--json",
+            "--backend",
+            server.url,
+        )
+    assert chat.returncode == 0, chat.stderr
+    assert chat.stdout.count(BOXES) == 2
+    history = server.bodies[1]["messages"]
+    assert [m["role"] for m in history] == ["user", "assistant", "user"]
+    assert history[1]["content"] == BOXES
+    assert live.returncode == 0, live.stderr
+    lines = [json.loads(line) for line in live.stdout.splitlines()]
+    frames_seen = [line for line in lines if line["type"] == "frame"]
+    assert len(frames_seen) == 3
+    assert frames_seen[0]["detections"][0]["label"] == "car"
+    assert lines[-1]["type"] == "summary" and lines[-1]["analysed"] == 3

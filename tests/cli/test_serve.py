@@ -160,6 +160,20 @@ def test_card_defaults_apply_when_fields_are_omitted(client, model_id) -> None:
     assert other != card  # the fields do matter, so the equality above says something
 
 
+def test_top_k_reaches_the_sampler(client, model_id) -> None:
+    messages = [{"role": "user", "content": "Say something."}]
+
+    def sample(**fields) -> str:
+        reply = client.chat.completions.create(
+            model=model_id, messages=messages, max_tokens=20, seed=5, extra_body=fields
+        )
+        return reply.choices[0].message.content
+
+    greedy = sample(temperature=0.0, repetition_penalty=1.0)
+    assert sample(temperature=1.5, min_p=0.0, top_k=1, repetition_penalty=1.0) == greedy
+    assert sample(temperature=1.5, min_p=0.0, repetition_penalty=1.0) != greedy
+
+
 def test_several_images_and_webp_jpeg(client, model_id) -> None:
     a, b = noise(200, 150, 1), noise(150, 200, 2)
     content = [
