@@ -299,3 +299,27 @@ def test_loopback_needs_no_key_and_anything_else_does() -> None:
 
 def test_the_api_key_is_not_in_the_options_repr() -> None:
     assert "s3cret" not in repr(ServeOptions(api_key="s3cret"))
+
+
+def test_a_server_bug_is_a_500_error_object_not_a_traceback() -> None:
+    class Broken:
+        def model_info(self):
+            return ScriptedEngine().load("scripted")
+
+        def submit(self, request, cancel, deliver):
+            raise RuntimeError("scheduler exploded")
+
+    server = ServerThread(create_app(Broken()), "127.0.0.1", 0)
+    url = server.start()
+    try:
+        body = {"messages": [{"role": "user", "content": "hi"}]}
+        response = httpx2.post(url + "/chat/completions", json=body, timeout=30)
+    finally:
+        server.stop()
+    assert response.status_code == 500
+    assert response.json()["error"] == {
+        "message": "internal error: RuntimeError",
+        "type": "server_error",
+        "param": None,
+        "code": None,
+    }

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -42,6 +43,8 @@ from lfmdesk.core.serve._openai import (
 from lfmdesk.core.serve._text import AnswerText
 
 __all__ = ["ServeOptions", "create_app"]
+
+log = logging.getLogger("lfmdesk")
 
 _POLL_S = 0.2  # how often a waiting request checks that its client is still there
 
@@ -251,6 +254,13 @@ def create_app(host: GenerationHost, options: ServeOptions | None = None) -> Fas
     @app.exception_handler(HTTPException)
     async def _http_error(_request: Request, exc: HTTPException) -> Any:
         return _error(ApiError(exc.status_code, str(exc.detail), code="not_found"))
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> Any:
+        # A bug, not the client's fault: still one line in OpenAI's shape, never a traceback.
+        log.error("internal error: %s: %s", type(exc).__name__, exc)
+        message = f"internal error: {type(exc).__name__}"
+        return _error(ApiError(500, message, kind="server_error"))
 
     def authorize(request: Request) -> None:
         if opts.api_key is None:

@@ -10,7 +10,6 @@ object before any generation starts.
 
 from __future__ import annotations
 
-import dataclasses
 import time
 import uuid
 from collections.abc import Callable, Mapping
@@ -393,8 +392,3 @@ def completion_chunk(
     if parsed.include_usage:
         chunk["usage"] = usage
     return chunk
-
-
-def replace_model(parsed: ParsedChat, model: str) -> ParsedChat:
-    """The same request, naming the model that answers it."""
-    return dataclasses.replace(parsed, model=model)
