@@ -349,3 +349,18 @@ def test_annotate_cancel_stops_new_requests_within_a_second(tmp_path) -> None:
     assert all(t < stopped + 0.1 for t in sent)  # nothing new was sent after the cancel
     assert len(sent) < 40
     assert time.monotonic() - stopped < 2.5
+
+
+def test_plain_http_to_another_machine_warns_and_the_key_is_never_logged(caplog) -> None:
+    import logging
+
+    caplog.set_level(logging.DEBUG)
+    RemoteEngine("http://gpu-box.invalid:8000/v1", api_key="sk-hidden-77")  # nothing is sent
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any("plain http to another machine" in m for m in warned)
+    caplog.clear()
+    with FaultyServer([Fault(text="ok")]) as server:
+        answer(remote(server, api_key="sk-hidden-77"), ChatRequest.single("hi"))
+    assert not any("plain http" in r.getMessage() for r in caplog.records)  # loopback: fine
+    assert caplog.records  # httpx and lfmdesk did log at debug level...
+    assert all("sk-hidden-77" not in r.getMessage() for r in caplog.records)  # ...never the key
