@@ -394,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
 
         served = bench_serve(model_dir, tokens=args.serve_tokens, requests=args.serve_requests)
         print(json.dumps(asdict(served), indent=2) if args.json else serve_report(served))
-        return 0
+        sys.stdout.flush()
+        os._exit(0)  # MLX used from the engine thread aborts interpreter teardown (see cli serve)
     if args.live:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))

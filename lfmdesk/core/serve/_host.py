@@ -229,8 +229,7 @@ class EngineThread:
         self._release()
 
     def _release(self) -> None:
-        # MLX arrays and streams are freed on the thread that made them: an engine left for
-        # interpreter exit to destroy aborts the process ("terminate called ...").
+        # The model's memory goes back now, freed by the thread that owns its MLX arrays.
         engine, self._engine = self._engine, None
         unload = getattr(engine, "unload", None)
         if unload is not None:
