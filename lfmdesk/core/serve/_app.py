@@ -227,6 +227,89 @@ def _model_object(model: str, created: int) -> dict[str, Any]:
     return {"id": model, "object": "model", "created": created, "owned_by": "lfmdesk"}
 
 
+def _install_errors(app: FastAPI) -> None:
+    """Every error is OpenAI's error object: the client's, a missing route, or a bug."""
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_request: Request, exc: ApiError) -> Any:
+        return _error(exc)
+
+    @app.exception_handler(HTTPException)
+    async def _http_error(_request: Request, exc: HTTPException) -> Any:
+        return _error(ApiError(exc.status_code, str(exc.detail), code="not_found"))
+
+    @app.exception_handler(Exception)
+    async def _bug(_request: Request, exc: Exception) -> Any:
+        # A bug, not the client's fault: still one line in OpenAI's shape, never a traceback.
+        log.error("internal error: %s: %s", type(exc).__name__, exc)
+        message = f"internal error: {type(exc).__name__}"
+        return _error(ApiError(500, message, kind="server_error"))
+
+
+def _authorize(request: Request, api_key: str | None) -> None:
+    if api_key is None:
+        return
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(
+        token.strip().encode(), api_key.encode()
+    ):
+        raise ApiError(
+            401,
+            "missing or wrong API key (send Authorization: Bearer KEY)",
+            code="invalid_api_key",
+        )
+
+
+def _submit(host: GenerationHost, parsed: ParsedChat, inbox: _Inbox) -> None:
+    try:
+        host.submit(parsed.request, inbox.cancel, inbox.deliver)
+    except QueueFull as exc:
+        raise ApiError(
+            429,
+            str(exc),
+            code="rate_limit_exceeded",
+            kind="rate_limit_error",
+            headers={"Retry-After": str(exc.retry_after)},
+        ) from None
+
+
+def _gone() -> JSONResponse:
+    # Nobody reads it: the client left while queued, in prefill or mid-answer.
+    return JSONResponse(error_body("client disconnected", "cancelled", None, None), 499)
+
+
+async def _chat_completions(request: Request, host: GenerationHost, opts: ServeOptions) -> Any:
+    _authorize(request, opts.api_key)
+    body = await _read_json(request, opts.max_body_bytes)
+
+    def load(url: Any) -> LoadedImage:
+        return image_from_url(url, opts.images)
+
+    parsed = await run_in_threadpool(parse_chat, body, load, max_images=opts.max_images)
+    served = _model_id(host)
+    _check_model(parsed.model, served, opts.aliases)
+    inbox = _Inbox(asyncio.get_running_loop())
+    _submit(host, parsed, inbox)
+    chat = _Chat(parsed, served, inbox)
+    try:
+        first = await _next(inbox, request)
+    except asyncio.CancelledError:
+        inbox.cancel.set()
+        raise
+    if first is None:
+        return _gone()
+    if isinstance(first, Failed):
+        raise _failed(first)
+    if not parsed.stream:
+        completion = await chat.collect(first, request)
+        return _gone() if completion is None else completion
+    return StreamingResponse(
+        chat.stream(first),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
+
+
 def create_app(host: GenerationHost, options: ServeOptions | None = None) -> FastAPI:
     """The FastAPI application serving ``host``'s model.
 
@@ -246,38 +329,7 @@ def create_app(host: GenerationHost, options: ServeOptions | None = None) -> Fas
             allow_methods=["GET", "POST", "OPTIONS"],
             allow_headers=["Authorization", "Content-Type"],
         )
-
-    @app.exception_handler(ApiError)
-    async def _api_error(_request: Request, exc: ApiError) -> Any:
-        return _error(exc)
-
-    @app.exception_handler(HTTPException)
-    async def _http_error(_request: Request, exc: HTTPException) -> Any:
-        return _error(ApiError(exc.status_code, str(exc.detail), code="not_found"))
-
-    @app.exception_handler(Exception)
-    async def _bug(_request: Request, exc: Exception) -> Any:
-        # A bug, not the client's fault: still one line in OpenAI's shape, never a traceback.
-        log.error("internal error: %s: %s", type(exc).__name__, exc)
-        message = f"internal error: {type(exc).__name__}"
-        return _error(ApiError(500, message, kind="server_error"))
-
-    def authorize(request: Request) -> None:
-        if opts.api_key is None:
-            return
-        sent = request.headers.get("authorization", "")
-        scheme, _, token = sent.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(
-            token.strip().encode(), opts.api_key.encode()
-        ):
-            raise ApiError(
-                401,
-                "missing or wrong API key (send Authorization: Bearer KEY)",
-                code="invalid_api_key",
-            )
-
-    def load(url: Any) -> LoadedImage:
-        return image_from_url(url, opts.images)
+    _install_errors(app)
 
     @app.get("/health")
     async def health() -> Any:
@@ -288,53 +340,18 @@ def create_app(host: GenerationHost, options: ServeOptions | None = None) -> Fas
 
     @app.get("/v1/models")
     async def models(request: Request) -> Any:
-        authorize(request)
+        _authorize(request, opts.api_key)
         return {"object": "list", "data": [_model_object(_model_id(host), started)]}
 
     @app.get("/v1/models/{model:path}")
     async def model(model: str, request: Request) -> Any:
-        authorize(request)
+        _authorize(request, opts.api_key)
         served = _model_id(host)
         _check_model(model, served, opts.aliases)
         return _model_object(served, started)
 
     @app.post("/v1/chat/completions")
     async def chat_completions(request: Request) -> Any:
-        authorize(request)
-        body = await _read_json(request, opts.max_body_bytes)
-        parsed = await run_in_threadpool(parse_chat, body, load, max_images=opts.max_images)
-        served = _model_id(host)
-        _check_model(parsed.model, served, opts.aliases)
-        inbox = _Inbox(asyncio.get_running_loop())
-        try:
-            host.submit(parsed.request, inbox.cancel, inbox.deliver)
-        except QueueFull as exc:
-            raise ApiError(
-                429,
-                str(exc),
-                code="rate_limit_exceeded",
-                kind="rate_limit_error",
-                headers={"Retry-After": str(exc.retry_after)},
-            ) from None
-        chat = _Chat(parsed, served, inbox)
-        try:
-            first = await _next(inbox, request)
-        except asyncio.CancelledError:
-            inbox.cancel.set()
-            raise
-        if first is None:  # the client left while queued or during prefill
-            return JSONResponse(error_body("client disconnected", "cancelled", None, None), 499)
-        if isinstance(first, Failed):
-            raise _failed(first)
-        if not parsed.stream:
-            completion = await chat.collect(first, request)
-            if completion is None:
-                return JSONResponse(error_body("client disconnected", "cancelled", None, None), 499)
-            return completion
-        return StreamingResponse(
-            chat.stream(first),
-            media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-        )
+        return await _chat_completions(request, host, opts)
 
     return app
