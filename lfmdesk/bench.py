@@ -18,6 +18,10 @@ without it for the same number of tokens, and the logits processor's own time pe
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
 answer) and inference, their ratio, and the process's RSS at the start and the end.
+
+``--serve`` instead measures ``lfmdesk serve`` (see ``lfmdesk._bench_serve``): requests/s and
+p50/p95 latency at concurrency 1/4/8 over HTTP, and the server's overhead per request against
+the engine alone (goal <= 1.05 at concurrency 1).
 """
 
 from __future__ import annotations
@@ -392,6 +396,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--live", action="store_true", help="benchmark live mode instead")
     p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
     p.add_argument("--constrained", action="store_true", help="the Detect grammar's cost instead")
+    p.add_argument("--serve", action="store_true", help="benchmark lfmdesk serve instead")
+    p.add_argument("--serve-tokens", type=int, default=16, help="answer length with --serve")
+    p.add_argument("--serve-requests", type=int, default=8, help="requests per level (--serve)")
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
     if args.constrained:
@@ -401,6 +408,13 @@ def main(argv: list[str] | None = None) -> int:
         row = bench_constrained(model_dir, _test_image(_cache_dir() / "bench-512.png"))
         print(json.dumps(asdict(row), indent=2) if args.json else constrained_report(row))
         return 0
+    if args.serve:
+        from lfmdesk._bench_serve import bench_serve, serve_report
+
+        served = bench_serve(model_dir, tokens=args.serve_tokens, requests=args.serve_requests)
+        print(json.dumps(asdict(served), indent=2) if args.json else serve_report(served))
+        sys.stdout.flush()
+        os._exit(0)  # MLX used from the engine thread aborts interpreter teardown (see cli serve)
     if args.live:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))

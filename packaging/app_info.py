@@ -80,9 +80,6 @@ EXCLUDES = (
     "matplotlib",
     "IPython",
     "gradio",
-    "fastapi",
-    "uvicorn",
-    "starlette",
     "numba",
     "sklearn",
     "tkinter",
@@ -90,6 +87,7 @@ EXCLUDES = (
     "hypothesis",
     "mypy",
     "lfmdesk.bench",
+    "lfmdesk._bench_serve",
 )
 
 
@@ -102,9 +100,6 @@ EXCLUDED_DISTS = (
     "datasets",
     "pandas",
     "pyarrow",
-    "fastapi",
-    "uvicorn",
-    "starlette",
     "mlx_audio",
 )
 

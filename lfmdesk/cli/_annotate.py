@@ -16,9 +16,9 @@ from pathlib import Path
 from typing import Any
 
 from lfmdesk.cli._dataset import add_export_flags, run_export, warn
-from lfmdesk.cli._engine import open_engine
+from lfmdesk.cli._engine import CommandEngine, open_engine
 from lfmdesk.cli._output import ProgressBar, terminal_safe
-from lfmdesk.core import AppSettings, DetectionResult, Engine, LoadedImage, parse_detections
+from lfmdesk.core import AppSettings, DetectionResult, LoadedImage, parse_detections
 from lfmdesk.core._errors import FolderNotEmptyError, InputError
 from lfmdesk.core.datasets._batch import (
     SKIP_DONE,
@@ -33,6 +33,7 @@ from lfmdesk.core.datasets._batch import (
     detection_request,
     plan_batch,
 )
+from lfmdesk.core.datasets._parallel import annotate_concurrently
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets.formats._table import check_out
 
@@ -60,11 +61,19 @@ def add_annotate_parser(
     add_export_flags(p)
     p.add_argument("--redo", action="store_true", help="detect again images already done")
     p.add_argument("--json", action="store_true", help="one JSON line per image on stdout")
+    p.add_argument(
+        "--concurrency",
+        "-j",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --backend: keep N requests in flight (default 1)",
+    )
     add_model_flags(p)
 
 
 def _engine_detector(
-    engine: Engine, settings: AppSettings
+    engine: CommandEngine, settings: AppSettings
 ) -> Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult]:
     def detect(
         image: LoadedImage, labels: tuple[str, ...], cancel: threading.Event
@@ -107,7 +116,18 @@ def _run(
     bar = ProgressBar(amount=_image_count)
     total = 0
     finished: BatchFinished | None = None
-    for event in annotate_project(project, args.labels, detect, cancel=cancel, redo=args.redo):
+    if args.concurrency > 1:
+        events = annotate_concurrently(
+            project,
+            args.labels,
+            detect,
+            concurrency=args.concurrency,
+            cancel=cancel,
+            redo=args.redo,
+        )
+    else:
+        events = annotate_project(project, args.labels, detect, cancel=cancel, redo=args.redo)
+    for event in events:
         line = _event_json(event)
         if args.json and line is not None:
             sys.stdout.write(json.dumps(line, ensure_ascii=False) + "\n")
@@ -135,6 +155,12 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
         raise InputError("--format needs --out: the folder to export the dataset to")
     if args.out and not args.format:
         raise InputError("--out needs --format: one of coco, yolo, voc, labelme")
+    if args.concurrency < 1:
+        raise InputError(f"--concurrency must be at least 1, got {args.concurrency}")
+    if args.concurrency > 1 and not args.backend:
+        raise InputError(
+            "--concurrency needs --backend URL: the local engine answers one at a time"
+        )
     project = Project(args.folder)
     plan = plan_batch(project, args.labels, redo=args.redo)  # bad input fails before loading
     if args.format:  # a refused OUT is said now, not after the whole batch
@@ -142,7 +168,7 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
             check_out(project, Path(args.out), overwrite=args.overwrite)
         except FolderNotEmptyError as exc:
             raise FolderNotEmptyError(f"{exc} (--overwrite)") from None
-    engine = open_engine(args, settings) if plan.todo else None
+    engine = open_engine(args, settings, stream=False) if plan.todo else None
     cancel = threading.Event()
     try:
         detect = _engine_detector(engine, settings) if engine else None

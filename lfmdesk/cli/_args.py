@@ -7,6 +7,7 @@ import dataclasses
 from typing import Any
 
 from lfmdesk import __version__
+from lfmdesk.cli._engine import add_backend_flags
 from lfmdesk.core import AppSettings, SamplingSettings, VisionSettings
 
 __all__ = ["build_parser", "settings_from_args"]
@@ -16,6 +17,7 @@ SAMPLING_FLAGS: tuple[tuple[str, type, str], ...] = (
     ("temperature", float, "sampling temperature; 0 is greedy (card: 0.1)"),
     ("min_p", float, "min-p sampling threshold (card: 0.15)"),
     ("top_p", float, "nucleus sampling; 1 disables it"),
+    ("top_k", int, "sample among the K most likely tokens; 0 disables it"),
     ("repetition_penalty", float, "repetition penalty; 1 disables it (card: 1.05)"),
     ("max_tokens", int, "most tokens in the answer (default 512)"),
     ("seed", int, "random seed, for repeatable sampling"),
@@ -40,7 +42,10 @@ def _flag(name: str) -> str:
 def _add_model_flags(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model")
     g.add_argument(
-        "--model", "-m", help="variant key (4bit..bf16, default 8bit), repo id or folder"
+        "--model",
+        "-m",
+        help="variant key (4bit..bf16, default 8bit), repo id or folder; with --backend, "
+        "the server's model id",
     )
     g.add_argument(
         "--compute",
@@ -48,6 +53,7 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: float32 on CPU (fast with OpenBLAS), as shipped on Apple GPUs",
     )
+    add_backend_flags(p)
     s = p.add_argument_group("sampling")
     for name, typ, text in SAMPLING_FLAGS:
         s.add_argument(_flag(name), type=typ, default=None, help=text)
@@ -153,9 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     from lfmdesk.cli._dataset import add_dataset_parsers
     from lfmdesk.cli._eval import add_eval_parser
     from lfmdesk.cli._live import add_live_parser
+    from lfmdesk.cli._serve import add_serve_parser
 
     add_annotate_parser(sub, _add_model_flags)
     add_dataset_parsers(sub)
     add_live_parser(sub, _add_model_flags)
     add_eval_parser(sub, _add_model_flags)
+    add_serve_parser(sub)
     return parser

@@ -221,6 +221,12 @@ def cmd_eval(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_serve(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._serve import cmd_serve as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -233,4 +239,5 @@ COMMANDS: dict[str, Command] = {
     "import": cmd_import,
     "live": cmd_live,
     "eval": cmd_eval,
+    "serve": cmd_serve,
 }

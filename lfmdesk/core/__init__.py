@@ -172,8 +172,11 @@ from lfmdesk.core.process._protocol import (  # noqa: E402
     ModelPhase,
     PromptText,
     RenderPrompt,
+    ServingState,
     Shutdown,
     StartChat,
+    StartServing,
+    StopServing,
 )
 
 __all__ = [
@@ -257,9 +260,12 @@ __all__ = [
     "PromptText",
     "RenderPrompt",
     "SamplingSettings",
+    "ServingState",
     "SettingsError",
     "Shutdown",
     "StartChat",
+    "StartServing",
+    "StopServing",
     "TextDelta",
     "Tile",
     "TilePlan",

@@ -52,6 +52,7 @@ RANGES: dict[str, tuple[float | None, float | None]] = {
     "temperature": (0.0, 2.0),
     "min_p": (0.0, 1.0),
     "top_p": (0.0, 1.0),
+    "top_k": (0, 100_000),
     "repetition_penalty": (1.0, 2.0),
     "max_tokens": (1, 8192),
     "seed": (0, 2**32 - 1),
@@ -105,6 +106,7 @@ class SamplingSettings:
         temperature: 0 means greedy decoding.
         min_p: drop tokens below ``min_p`` times the top token's probability.
         top_p: nucleus sampling; 1.0 disables it.
+        top_k: sample among the ``top_k`` most likely tokens; 0 disables it.
         repetition_penalty: 1.0 disables it.
         max_tokens: the most tokens one answer may have.
         seed: fixes the random draws; None draws a fresh seed per answer.
@@ -117,6 +119,7 @@ class SamplingSettings:
     temperature: float = 0.1
     min_p: float = 0.15
     top_p: float = 1.0
+    top_k: int = 0
     repetition_penalty: float = 1.05
     max_tokens: int = 512
     seed: int | None = None

@@ -52,6 +52,8 @@ def _startup_model(spec: str | None, settings: AppSettings, rows: list[ModelRow]
     """What to load at start: ``--model``, else the saved choice if it is on disk."""
     if spec:
         return spec
+    if settings.model.lower().startswith(("http://", "https://")):
+        return settings.model  # the remote server chosen last (its key was not saved)
     try:
         ref = resolve_model(settings.model)
     except LfmdeskError:

@@ -39,7 +39,10 @@ from lfmdesk.core import (
     ModelPhase,
     PromptText,
     RenderPrompt,
+    ServingState,
     StartChat,
+    StartServing,
+    StopServing,
 )
 
 __all__ = ["EngineClient", "exit_reason"]
@@ -79,6 +82,7 @@ class EngineClient(QObject):
     chatFinished = Signal(int)
     chatFailed = Signal(int, str)
     promptText = Signal(int, str)
+    servingChanged = Signal(object, str)  # the API's URL or None, why it stopped ("" if asked)
     crashed = Signal(str)  # the engine process died; a new one is starting
 
     def __init__(
@@ -95,6 +99,8 @@ class EngineClient(QObject):
         self._ids = itertools.count(1)
         self._loaded_spec: str | None = None
         self._loading_phase: dict[str, str] = {}  # spec -> the last phase its load reached
+        self._keys: dict[str, str | None] = {}  # a remote server's API key, in memory only
+        self._serving: tuple[str, int] | None = None  # (host, port) while serving is wanted
         self._active: set[int] = set()
         self._closing = False
         self._watchdog = QTimer(self, interval=500)
@@ -109,6 +115,7 @@ class EngineClient(QObject):
             ChatFinished: self._on_finished,
             ChatFailed: self._on_failed,
             PromptText: lambda e: self.promptText.emit(e.request_id, e.text),
+            ServingState: self._on_serving,
         }
 
     @property
@@ -157,9 +164,31 @@ class EngineClient(QObject):
         if self._proc is not None:
             self._proc.stop()
 
-    def load_model(self, spec: str) -> None:
-        """Resolve, download (with progress events) and load ``spec`` in the engine."""
-        self._send(LoadModel(spec, self._compute))  # type: ignore[arg-type]
+    def load_model(self, spec: str, api_key: str | None = None) -> None:
+        """Resolve, download (with progress events) and load ``spec`` in the engine.
+
+        ``spec`` may be an OpenAI-compatible server's URL: answers then come from there, sent
+        with ``api_key`` (kept in memory for a reload after a crash, never saved).
+        """
+        if api_key is not None:
+            self._keys[spec] = api_key
+        key = self._keys.get(spec)
+        self._send(LoadModel(spec, self._compute, key))  # type: ignore[arg-type]
+
+    def start_serving(self, port: int = 8000, host: str = "127.0.0.1") -> None:
+        """Serve the loaded model over the OpenAI-compatible API (answered by servingChanged)."""
+        self._serving = (host, port)
+        self._send(StartServing(host, port))
+
+    def stop_serving(self) -> None:
+        """Stop serving the API."""
+        self._serving = None
+        self._send(StopServing())
+
+    def _on_serving(self, event: ServingState) -> None:
+        if event.url is None and event.message:
+            self._serving = None  # it failed: do not start it again after a restart
+        self.servingChanged.emit(event.url, event.message)
 
     def cancel_download(self) -> None:
         """Stop a running download; partial files stay for resuming."""
@@ -254,3 +283,5 @@ class EngineClient(QObject):
         self.start()
         if self._loaded_spec is not None:
             self.load_model(self._loaded_spec)
+        if self._serving is not None:  # the API went down with the process: bring it back
+            self._send(StartServing(*self._serving))

@@ -210,6 +210,8 @@ class MainWindow(ModelSlots, WindowSlots, QMainWindow):
         self.canvas.hoverText.connect(self.status.set_hover)
         self.status.showPromptRequested.connect(c.request_prompt)
         self.model_bar.modelRequested.connect(self.load_model)
+        self.model_bar.remoteRequested.connect(self.load_remote)
+        self.model_bar.serveToggled.connect(self.set_serving)
         self.model_bar.cancelRequested.connect(client.cancel_download)
         self.welcome.downloadRequested.connect(self.load_model)
         self.welcome.folderChosen.connect(self.load_model)
@@ -235,6 +237,7 @@ class MainWindow(ModelSlots, WindowSlots, QMainWindow):
         client.modelLoaded.connect(self.on_model_loaded)
         client.modelFailed.connect(self.on_model_failed)
         client.crashed.connect(self.on_engine_crashed)
+        client.servingChanged.connect(self.model_bar.set_serving)
 
     # --- images, settings, views -------------------------------------------------------
 

@@ -17,7 +17,7 @@ from lfmdesk.gui._banner import Banner
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui._status import StatusStrip
 from lfmdesk.gui.chat._panel import ChatPanel
-from lfmdesk.gui.models._model_bar import ModelBar, ModelRow
+from lfmdesk.gui.models._model_bar import ModelBar, ModelRow, remote_title
 from lfmdesk.gui.models._welcome import WelcomePanel
 
 __all__ = ["ModelSlots", "model_summary"]
@@ -25,6 +25,8 @@ __all__ = ["ModelSlots", "model_summary"]
 
 def model_summary(info: ModelInfo) -> str:
     """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU"."""
+    if info.device == "remote":
+        return f"{info.name} · on a remote server"
     bits = f"{info.bits}-bit" if info.bits else "bf16"
     return f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
 
@@ -49,6 +51,7 @@ class ModelSlots:
     main: QWidget
     _rows: list[ModelRow]
     _save_settings: Callable[[AppSettings], None]
+    serve_port: int = 8000  # where the Serve button serves the API (tests use 0: any free port)
     _loaded: tuple[str, ModelInfo] | None = None
 
     def loaded_model_name(self) -> str:
@@ -61,6 +64,21 @@ class ModelSlots:
         self.model_bar.set_state("loading", f"Preparing {spec}…")
         self.status.set_engine_state("Loading model…")
         self.client.load_model(spec)
+
+    @Slot(str, object)
+    def load_remote(self, url: str, api_key: str | None) -> None:
+        """Answer from the OpenAI-compatible server at ``url`` (the key stays in memory)."""
+        self.model_bar.set_state("loading", f"Connecting to {url}…")
+        self.status.set_engine_state("Connecting…")
+        self.client.load_model(url, api_key)
+
+    @Slot(bool)
+    def set_serving(self, on: bool) -> None:
+        """The Serve button: serve the loaded model over the API on this Mac, or stop."""
+        if on:
+            self.client.start_serving(self.serve_port)
+        else:
+            self.client.stop_serving()
 
     def choose_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.main, "Choose a model folder")
@@ -82,8 +100,10 @@ class ModelSlots:
     @Slot(str, object)
     def on_model_loaded(self, spec: str, info: ModelInfo) -> None:
         self._loaded = (spec, info)
-        if spec not in {row.spec for row in self._rows}:  # a local folder or a repo id
-            self._rows.append(ModelRow(spec=spec, title=info.name, size_bytes=0, downloaded=True))
+        if spec not in {row.spec for row in self._rows}:  # a folder, a repo id or a server
+            remote = info.device == "remote"
+            title = remote_title(spec) if remote else info.name
+            self._rows.append(ModelRow(spec, title, size_bytes=0, downloaded=not remote))
         self.model_bar.set_rows(self._rows, spec)
         self.model_bar.set_state("ready", model_summary(info))
         self.status.set_engine_state("Ready")

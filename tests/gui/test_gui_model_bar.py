@@ -63,6 +63,7 @@ def test_rows_show_size_checkmark_default_and_groups(bar):
         "LFM2.5-VL-1.6B · 8-bit — 1.7 GB",
         "my-finetune ✓",
         "Local folder…",
+        "Remote server…",
     ]
     # One separator between each group: 450M | 1.6B | folders | "Local folder…".
     assert combo.count() == len(texts) + 3
@@ -75,7 +76,7 @@ def test_flagship_family_is_listed_first_whatever_the_input_order(qtbot):
     combo, *_ = _parts(widget)
     texts = [t for t in _combo_texts(combo) if t]
     assert texts[0].startswith("LFM2.5-VL-450M")
-    assert texts[-2:] == ["my-finetune ✓", "Local folder…"]
+    assert texts[-3:] == ["my-finetune ✓", "Local folder…", "Remote server…"]
     assert combo.currentIndex() == -1  # no model yet: the placeholder shows
 
 

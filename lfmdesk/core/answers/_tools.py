@@ -41,6 +41,7 @@ __all__ = [
     "ToolCallParse",
     "load_tool_specs",
     "parse_tool_calls",
+    "tool_calls_text",
     "tool_response_text",
     "tools_system_prompt",
 ]
@@ -424,3 +425,30 @@ def tool_response_text(result: Any) -> str:
     if not isinstance(result, str):
         result = json.dumps(result, ensure_ascii=False, default=str)
     return f"{TOOL_RESPONSE_START}{result}{TOOL_RESPONSE_END}"
+
+
+def _python_literal(value: Any) -> str:
+    # The pythonic form LFM2 writes: JSON strings and numbers, Python's True/False/None.
+    if value is None or isinstance(value, bool):
+        return repr(value)
+    if isinstance(value, Mapping):
+        items = ", ".join(f"{json.dumps(str(k))}: {_python_literal(v)}" for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_python_literal(v) for v in value) + "]"
+    return json.dumps(value, ensure_ascii=False)
+
+
+def tool_calls_text(calls: Sequence[ToolCall]) -> str:
+    """Write calls the way LFM2 answers them: ``<|tool_call_start|>[f(a=1)]<|tool_call_end|>``.
+
+    The inverse of :func:`parse_tool_calls` for calls that arrive in another form (OpenAI's
+    ``tool_calls`` objects from a server, an API client's assistant turn).
+    """
+    written = [
+        f"{call.name}("
+        + ", ".join(f"{key}={_python_literal(value)}" for key, value in call.arguments.items())
+        + ")"
+        for call in calls
+    ]
+    return f"{TOOL_CALL_START}[{', '.join(written)}]{TOOL_CALL_END}"

@@ -318,6 +318,7 @@ class Engine:
             temperature=s.temperature,
             min_p=s.min_p,
             top_p=s.top_p,
+            top_k=s.top_k if s.top_k > 0 else None,
             repetition_penalty=s.repetition_penalty if s.repetition_penalty != 1.0 else None,
             logits_processors=processors or None,
             **plan.inputs,

@@ -9,7 +9,7 @@ exactly one terminal event for that id: ``ChatFinished`` or ``ChatFailed`` for `
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from lfmdesk.core.engine._backend import ComputeMode
@@ -36,8 +36,11 @@ __all__ = [
     "PromptText",
     "RenderPrompt",
     "Request",
+    "ServingState",
     "Shutdown",
     "StartChat",
+    "StartServing",
+    "StopServing",
 ]
 
 Phase = Literal["resolving", "downloading", "loading"]
@@ -51,12 +54,15 @@ class LoadModel:
     """Resolve, download if needed (with progress), verify and load a model.
 
     Attributes:
-        spec: a variant key ("8bit"), a Hugging Face repo id, or a model folder.
+        spec: a variant key ("8bit"), a Hugging Face repo id, a model folder, or the URL of
+            an OpenAI-compatible server (``http(s)://…/v1``: answers then come from there).
         compute: "auto", "native" or "float32" (see :class:`~lfmdesk.core.Engine`).
+        api_key: the remote server's key (never in ``repr``, never saved).
     """
 
     spec: str
     compute: ComputeMode = "auto"
+    api_key: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -88,11 +94,43 @@ class RenderPrompt:
 
 
 @dataclass(frozen=True)
+class StartServing:
+    """Serve the loaded model over the OpenAI-compatible API from the engine process.
+
+    API requests queue on the same engine as the window's chats. Answered by
+    :class:`ServingState`.
+
+    Attributes:
+        host: the address to listen on (loopback unless ``api_key`` is given).
+        port: the port; 0 picks a free one.
+        api_key: required from clients when given (never in ``repr``).
+    """
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    api_key: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class StopServing:
+    """Stop serving (answered by :class:`ServingState` with no URL)."""
+
+
+@dataclass(frozen=True)
 class Shutdown:
     """Stop whatever runs and end the engine process."""
 
 
-Request = LoadModel | CancelDownload | StartChat | Cancel | RenderPrompt | Shutdown
+Request = (
+    LoadModel
+    | CancelDownload
+    | StartChat
+    | Cancel
+    | RenderPrompt
+    | StartServing
+    | StopServing
+    | Shutdown
+)
 EngineRequest = Request  # the name lfmdesk.core exports
 
 
@@ -169,6 +207,19 @@ class PromptText:
     text: str
 
 
+@dataclass(frozen=True)
+class ServingState:
+    """Whether the API is being served: ``url`` while it is, None after a stop or a failure.
+
+    Attributes:
+        url: the API's base URL (``http://127.0.0.1:8000/v1``), or None.
+        message: one line: why serving stopped or could not start ("" after a plain stop).
+    """
+
+    url: str | None
+    message: str = ""
+
+
 Event = (
     EngineStarted
     | ModelPhase
@@ -179,5 +230,6 @@ Event = (
     | ChatFinished
     | ChatFailed
     | PromptText
+    | ServingState
 )
 EngineEvent = Event  # the name lfmdesk.core exports

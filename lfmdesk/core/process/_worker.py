@@ -24,6 +24,11 @@ Sequence (GUI side: :class:`~lfmdesk.core.EngineProcess`; ``…`` = repeated)::
      | RenderPrompt(8, request) ----->  PromptText(8, text)        | ChatFailed(8, msg)
      | Shutdown() ------------------->  (process exits; the pipe reads EOF)
 
+``StartServing`` starts the OpenAI-compatible API (uvicorn on its own thread) on this same
+engine: the worker is its ``GenerationHost``, so API requests are queued jobs the main thread
+runs between the window's, and a LoadModel switches what the API serves too. A LoadModel whose
+spec is a server URL swaps the engine for a :class:`~lfmdesk.core.remote.RemoteEngine`.
+
 Guarantees: every StartChat ends in exactly one ChatFinished (after a GenerationStats) or
 ChatFailed; a StartChat cancelled before it started gets a zero GenerationStats with
 finish_reason "cancelled", then ChatFinished. Every LoadModel ends in one ModelLoaded or
@@ -66,15 +71,21 @@ from lfmdesk.core.process._protocol import (
     ModelPhase,
     PromptText,
     RenderPrompt,
+    ServingState,
     Shutdown,
     StartChat,
+    StartServing,
+    StopServing,
 )
+from lfmdesk.core.remote._engine import RemoteEngine, is_remote_spec
+from lfmdesk.core.serve._host import Deliver, Failed, QueueFull, ServedJob, run_job
 
 __all__ = ["ENGINE_FACTORIES", "ChatEngine", "EngineFactory", "serve"]
 
 log = logging.getLogger("lfmdesk")
 
 _MESSAGE_LIMIT = 300
+MAX_SERVED_QUEUE = 16  # API requests that may wait for the engine; more get 429
 
 
 class ChatEngine(Protocol):
@@ -155,11 +166,13 @@ class _Worker:
     def __init__(self, conn: Connection, factory: EngineFactory, options: dict[str, Any]) -> None:
         self._conn = conn
         self._factory = factory
-        self._engine = factory.make(options)
+        self._local = factory.make(options)
+        self._engine: ChatEngine = self._local  # the local engine, or a RemoteEngine
+        self._server: Any = None  # the API's ServerThread while serving
         self._send_lock = threading.Lock()
         self._lock = threading.Lock()  # guards everything below
         self._wake = threading.Condition(self._lock)
-        self._jobs: deque[LoadModel | StartChat | RenderPrompt] = deque()
+        self._jobs: deque[LoadModel | StartChat | RenderPrompt | ServedJob] = deque()
         self._stops: dict[int, threading.Event] = {}  # one per queued or running chat
         self._download: threading.Event | None = None
         self._stopping = False
@@ -175,8 +188,9 @@ class _Worker:
             finally:
                 with self._lock:
                     self._stops.pop(getattr(job, "request_id", -1), None)
+        self._stop_server()
 
-    def _next_job(self) -> LoadModel | StartChat | RenderPrompt | None:
+    def _next_job(self) -> LoadModel | StartChat | RenderPrompt | ServedJob | None:
         with self._wake:
             while not self._jobs and not self._stopping:
                 self._wake.wait()
@@ -193,6 +207,12 @@ class _Worker:
             self._stop()  # the GUI is gone: finish quietly
 
     def _load(self, job: LoadModel) -> None:
+        if is_remote_spec(job.spec):
+            self._load_remote(job)
+            return
+        if self._engine is not self._local:
+            self._engine.unload()
+            self._engine = self._local
         cancel = threading.Event()
         try:
             path = self._prepare(job, cancel)
@@ -205,6 +225,18 @@ class _Worker:
             self._send(ModelFailed(job.spec, _exception_line(exc), cancelled=True))
         except Exception as exc:  # one bad request must not end the process
             self._send(ModelFailed(job.spec, _exception_line(exc)))
+
+    def _load_remote(self, job: LoadModel) -> None:
+        self._send(ModelPhase(job.spec, "loading"))
+        try:
+            remote = RemoteEngine(job.spec, api_key=job.api_key)
+            info = remote.connect()
+        except Exception as exc:  # the previous engine stays
+            self._send(ModelFailed(job.spec, _exception_line(exc)))
+            return
+        self._engine.unload()  # the local model's memory is not needed while remote
+        self._engine = remote
+        self._send(ModelLoaded(job.spec, info))
 
     def _prepare(self, job: LoadModel, cancel: threading.Event) -> Path:
         self._send(ModelPhase(job.spec, "resolving"))
@@ -242,6 +274,22 @@ class _Worker:
             self._send(ChatFailed(rid, _exception_line(exc)))
             return
         self._send(ChatFinished(rid))
+
+    def _serve_job(self, job: ServedJob) -> None:
+        run_job(self._engine, job)
+
+    # --- the API's GenerationHost (called from the server's threads) ----------------------
+
+    def model_info(self) -> ModelInfo | None:
+        return self._engine.info
+
+    def submit(self, request: ChatRequest, cancel: threading.Event, deliver: Deliver) -> None:
+        with self._wake:
+            waiting = sum(isinstance(job, ServedJob) for job in self._jobs)
+            if waiting >= MAX_SERVED_QUEUE or self._stopping:
+                raise QueueFull(5)
+            self._jobs.append(ServedJob(request, cancel, deliver))
+            self._wake.notify()
 
     def _render(self, job: RenderPrompt) -> None:
         try:
@@ -310,12 +358,40 @@ class _Worker:
             if self._download is not None:
                 self._download.set()
 
+    def _on_start_serving(self, message: StartServing) -> None:
+        from lfmdesk.core.serve._app import ServeOptions, create_app
+        from lfmdesk.core.serve._server import ServerThread, check_exposure
+
+        self._stop_server()
+        try:
+            check_exposure(message.host, message.api_key, insecure_no_auth=False)
+            app = create_app(self, ServeOptions(api_key=message.api_key))
+            server = ServerThread(app, message.host, message.port)
+            url = server.start()
+        except Exception as exc:
+            self._send(ServingState(None, _exception_line(exc)))
+            return
+        self._server = server
+        self._send(ServingState(url))
+
+    def _on_stop_serving(self, _message: StopServing) -> None:
+        self._stop_server()
+        self._send(ServingState(None))
+
+    def _stop_server(self) -> None:
+        server, self._server = self._server, None
+        if server is not None:
+            server.stop()
+
     def _on_shutdown(self, _message: Shutdown) -> None:
         self._stop()
 
     def _stop(self) -> None:
         with self._wake:
             self._stopping = True
+            for job in self._jobs:
+                if isinstance(job, ServedJob):
+                    job.deliver(Failed(503, "the engine is stopping"))
             self._jobs.clear()
             if self._download is not None:
                 self._download.set()
@@ -328,6 +404,7 @@ _JOB_HANDLERS: dict[type, Callable[[_Worker, Any], None]] = {
     LoadModel: _Worker._load,
     StartChat: _Worker._chat,
     RenderPrompt: _Worker._render,
+    ServedJob: _Worker._serve_job,
 }
 _READ_HANDLERS: dict[type, Callable[[_Worker, Any], None]] = {
     LoadModel: _Worker._on_load,
@@ -335,6 +412,8 @@ _READ_HANDLERS: dict[type, Callable[[_Worker, Any], None]] = {
     RenderPrompt: _Worker._enqueue,
     Cancel: _Worker._on_cancel,
     CancelDownload: _Worker._on_cancel_download,
+    StartServing: _Worker._on_start_serving,
+    StopServing: _Worker._on_stop_serving,
     Shutdown: _Worker._on_shutdown,
 }
 

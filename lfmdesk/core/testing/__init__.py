@@ -17,6 +17,7 @@ from lfmdesk.core.testing._checkpoints import (
 )
 from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
 from lfmdesk.core.testing._scripted import ScriptedEngine
+from lfmdesk.core.testing._servers import Fault, FaultyServer, ServeProcess
 from lfmdesk.core.testing._tokenizer import added_tokens
 from lfmdesk.core.testing._video import BOX_COLOR, box_at, moving_box_frames
 
@@ -24,8 +25,11 @@ __all__ = [
     "BOX_COLOR",
     "FAMILY_BITS",
     "FakeHub",
+    "Fault",
+    "FaultyServer",
     "RequestRecord",
     "ScriptedEngine",
+    "ServeProcess",
     "added_tokens",
     "box_at",
     "build_fixture_family",

@@ -10,6 +10,9 @@ engine progress back in; the bar never touches the disk or the hub itself::
     bar.set_state("downloading")
     bar.set_progress(212_000_000, 568_000_000)           # "Downloading 212 MB / 568 MB"
     bar.set_state("ready", "8-bit · float32 on CPU")     # "Ready · 8-bit · float32 on CPU"
+    bar.remoteRequested.connect(client.load_model)       # "Remote server…": (url, api key)
+    bar.serveToggled.connect(window.set_serving)         # the Serve button
+    bar.set_serving("http://127.0.0.1:8000/v1")          # "Serving at http://127.0.0.1:8000/v1"
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from PySide6.QtWidgets import (
 )
 
 from lfmdesk.core import format_size
+from lfmdesk.gui.models._remote_dialog import RemoteDialog
 
-__all__ = ["STATES", "ModelBar", "ModelRow", "row_text"]
+__all__ = ["STATES", "ModelBar", "ModelRow", "remote_title", "row_text"]
 
 
 _W = TypeVar("_W", bound=QWidget)
@@ -49,6 +53,8 @@ def _named(widget: _W, name: str) -> _W:
 _PRIMARY_FAMILY = "LFM2.5-VL-450M"
 _FOLDER_GROUP = "Local folders"
 _PICK_FOLDER = "\x00pick-folder"  # item data of the "Local folder…" entry; never a real spec
+_PICK_REMOTE = "\x00pick-remote"  # item data of the "Remote server…" entry
+_REMOTE_GROUP = "Remote servers"
 _SPEC_ROLE = Qt.ItemDataRole.UserRole
 _PROGRESS_STEPS = 1000  # QProgressBar is int32; byte counts are scaled to this range
 
@@ -86,7 +92,20 @@ def _is_folder(spec: str) -> bool:
     return os.path.isabs(spec) or spec.startswith("~")
 
 
+def _is_remote(spec: str) -> bool:
+    return spec.lower().startswith(("http://", "https://"))
+
+
+def remote_title(url: str) -> str:
+    """How a server row reads: "Remote · gpu-box:8000"."""
+    from urllib.parse import urlsplit
+
+    return f"Remote · {urlsplit(url).netloc or url}"
+
+
 def _group(row: ModelRow) -> str:
+    if _is_remote(row.spec):
+        return _REMOTE_GROUP
     return _FOLDER_GROUP if _is_folder(row.spec) else row.title.partition(" · ")[0]
 
 
@@ -109,7 +128,7 @@ def _ordered(rows: Sequence[ModelRow]) -> list[list[ModelRow]]:
         groups.setdefault(_group(row), []).append(row)
 
     def rank(name: str) -> int:
-        return {_PRIMARY_FAMILY: 0, _FOLDER_GROUP: 2}.get(name, 1)
+        return {_PRIMARY_FAMILY: 0, _FOLDER_GROUP: 2, _REMOTE_GROUP: 3}.get(name, 1)
 
     return [groups[name] for name in sorted(groups, key=rank)]
 
@@ -119,11 +138,16 @@ class ModelBar(QWidget):
 
     Signals:
         modelRequested(str): the user picked another row (its spec) or a folder (its path).
+        remoteRequested(str, object): "Remote server…" was confirmed: the URL and the API key
+            (a str, or None).
         cancelRequested(): the user pressed Cancel during a download or load.
+        serveToggled(bool): the user turned the Serve button on or off.
     """
 
     modelRequested = Signal(str)
+    remoteRequested = Signal(str, object)
     cancelRequested = Signal()
+    serveToggled = Signal(bool)
 
     def __init__(
         self, rows: Sequence[ModelRow], current: str, parent: QWidget | None = None
@@ -150,9 +174,18 @@ class ModelBar(QWidget):
         self._progress.setTextVisible(False)
         self._progress.setFixedWidth(180)
         self._cancel = _named(QPushButton("Cancel"), "modelCancel")
+        self._serve = _named(QPushButton("Serve"), "modelServe")
+        self._serve.setCheckable(True)
+        self._serve.setToolTip(
+            "Serve the loaded model to other apps over an OpenAI-compatible API on this Mac"
+        )
+        self._serving = _named(QLabel(), "modelServing")
+        self._serving.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._serving.hide()
         self._build_layout()
         self._combo.activated.connect(self._on_activated)
         self._cancel.clicked.connect(self._on_cancel)
+        self._serve.toggled.connect(self._on_serve_toggled)
         self.set_rows(rows, current)
         self.set_state("none")
 
@@ -166,6 +199,8 @@ class ModelBar(QWidget):
         layout.addWidget(self._progress)
         layout.addWidget(self._cancel)
         layout.addStretch(1)
+        layout.addWidget(self._serving)
+        layout.addWidget(self._serve)
 
     # ----------------------------------------------------------------------------- public API
 
@@ -203,6 +238,21 @@ class ModelBar(QWidget):
             self._progress.setRange(0, 0)  # busy until the first set_progress
         self._icon.setVisible(state == "error")
 
+    def set_serving(self, url: str | None, message: str = "") -> None:
+        """Show the API's URL while it is served; otherwise why it stopped (if it failed)."""
+        self._serve.blockSignals(True)
+        self._serve.setChecked(url is not None)
+        self._serve.setText("Stop serving" if url is not None else "Serve")
+        self._serve.blockSignals(False)
+        if url is not None:
+            self._serving.setText(f"Serving at {url}")
+            self._serving.setStyleSheet("")
+        else:
+            self._serving.setText(f"Not serving: {message}" if message else "")
+            self._serving.setStyleSheet("color: #b00020" if message else "")
+        self._serving.setToolTip(url or message)
+        self._serving.setVisible(bool(self._serving.text()))
+
     def set_progress(self, done: int, total: int) -> None:
         """Show ``done`` of ``total`` bytes; ``total`` 0 shows a busy indicator."""
         if total <= 0:
@@ -218,7 +268,9 @@ class ModelBar(QWidget):
     def _rebuild(self) -> None:
         rows = list(self._rows)
         if self._current and all(r.spec != self._current for r in rows):
-            rows.append(ModelRow(self._current, os.path.basename(self._current) or "?", 0, True))
+            title = remote_title(self._current) if _is_remote(self._current) else None
+            title = title or os.path.basename(self._current) or "?"
+            rows.append(ModelRow(self._current, title, 0, not _is_remote(self._current)))
         combo = self._combo
         combo.clear()
         for group in _ordered(rows):
@@ -230,6 +282,7 @@ class ModelBar(QWidget):
         if combo.count():
             combo.insertSeparator(combo.count())
         combo.addItem("Local folder…", _PICK_FOLDER)
+        combo.addItem("Remote server…", _PICK_REMOTE)
         combo.setCurrentIndex(combo.findData(self._current) if self._current else -1)
 
     def _restore_selection(self) -> None:
@@ -240,6 +293,9 @@ class ModelBar(QWidget):
         spec = self._combo.itemData(index, _SPEC_ROLE)
         if spec == _PICK_FOLDER:
             self._pick_folder()
+            return
+        if spec == _PICK_REMOTE:
+            self._pick_remote()
             return
         if not isinstance(spec, str):
             return
@@ -258,6 +314,19 @@ class ModelBar(QWidget):
         self._rebuild()
         self.modelRequested.emit(path)
 
+    def _pick_remote(self) -> None:
+        dialog = RemoteDialog(self, self._current if _is_remote(self._current) else "")
+        if not dialog.exec():
+            self._restore_selection()
+            return
+        self._current = dialog.url
+        self._rebuild()
+        self.remoteRequested.emit(dialog.url, dialog.api_key)
+
     @Slot()
     def _on_cancel(self) -> None:
         self.cancelRequested.emit()
+
+    @Slot(bool)
+    def _on_serve_toggled(self, on: bool) -> None:
+        self.serveToggled.emit(on)
