@@ -27,8 +27,8 @@ from lfmdesk.core._errors import EngineError, InputError, ModelNotFoundError, on
 from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._engine import ModelInfo
-from lfmdesk.core.engine._prompt import TOOLS_OFF_WITH_IMAGES
 from lfmdesk.core.engine._tiling import plan_tiles
+from lfmdesk.core.engine.prompt._render import TOOLS_OFF_WITH_IMAGES
 from lfmdesk.core.remote._http import Cancelled, RetryPolicy, Sender, server_message
 from lfmdesk.core.remote._wire import Answer, chat_body
 
