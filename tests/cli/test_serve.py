@@ -220,7 +220,11 @@ def test_unknown_model_is_404_and_the_loaded_model_stays(client, model_id) -> No
 @pytest.mark.parametrize(
     ("extra", "says"),
     [
-        ({"response_format": {"type": "json_object"}}, "response_format is not supported"),
+        ({"response_format": {"type": "grammar"}}, "response_format.type must be"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": 3}}},
+            "json_schema.schema must be an object",
+        ),
         ({"n": 2}, "n=2 is not supported"),
         ({"max_tokens": 100000}, "max_tokens must be between"),
         ({"temperature": "hot"}, "temperature must be a number"),
@@ -233,6 +237,27 @@ def test_requests_the_server_cannot_honour_are_refused_up_front(client, model_id
     assert response.status_code == 400
     error = response.json()["error"]
     assert says in error["message"] and error["type"] == "invalid_request_error"
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_response_format_json_schema_gives_json_valid_under_the_schema(client, model_id, stream):
+    # The fixture model has random weights: without the grammar its answer is never JSON.
+    schema = {
+        "type": "object",
+        "properties": {"colour": {"enum": ["red", "green"]}, "count": {"type": "integer"}},
+        "required": ["colour", "count"],
+        "additionalProperties": False,
+    }
+    fmt = {"type": "json_schema", "json_schema": {"name": "answer", "schema": schema}}
+    messages = [{"role": "user", "content": "What colour, and how many?"}]
+    reply = ask(client, model_id, messages, response_format=fmt, max_tokens=64, stream=stream)
+    if stream:
+        text = "".join(c.choices[0].delta.content or "" for c in reply if c.choices)
+    else:
+        text = reply.choices[0].message.content
+    answer = json.loads(text)
+    assert set(answer) == {"colour", "count"}
+    assert answer["colour"] in ("red", "green") and isinstance(answer["count"], int)
 
 
 def test_too_many_images_is_400(client, model_id) -> None:

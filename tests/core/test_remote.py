@@ -196,6 +196,21 @@ def test_requests_speak_vllms_wire_format() -> None:
     assert "mm_processor_kwargs" not in text_only and "seed" not in text_only
 
 
+def test_a_constrained_detect_asks_the_server_for_the_same_schema() -> None:
+    from lfmdesk.core import constraint_for_detection
+    from lfmdesk.core.remote._wire import chat_body
+
+    constraint = constraint_for_detection("car, person")
+    request = ChatRequest(ChatRequest.single("find").messages, constraint=constraint)
+    body = chat_body(request, "m", stream=False)
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema"
+    schema = fmt["json_schema"]["schema"]
+    assert schema == json.loads(constraint.schema)
+    assert "car" in json.dumps(schema) and "person" in json.dumps(schema)
+    assert "response_format" not in chat_body(ChatRequest.single("hi"), "m", stream=False)
+
+
 def test_tool_calls_come_back_as_lfm2_call_text() -> None:
     from lfmdesk.core import parse_tool_calls
     from lfmdesk.core.testing._servers import _completion

@@ -124,6 +124,12 @@ def chat_body(
     if request.tools and tools:
         body["tools"] = [{"type": "function", "function": dict(t)} for t in request.tools]
         body["skip_special_tokens"] = False  # vLLM: keep LFM2's call markers in the text
+    if request.constraint is not None:  # constrained Detect, or a schema: the server decodes it
+        schema = json.loads(request.constraint.schema)
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": request.constraint.kind, "schema": schema},
+        }
     return body
 
 

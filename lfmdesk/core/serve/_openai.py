@@ -20,6 +20,7 @@ from lfmdesk.core._errors import ImageError, InputError
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
 from lfmdesk.core.answers._tools import ToolCall, tool_calls_text
 from lfmdesk.core.engine._chat import ChatRequest, GenerationStats, Message
+from lfmdesk.core.engine._constrained import Constraint, constraint_for_json_schema
 from lfmdesk.core.engine._tiling import plan_tiles
 from lfmdesk.core.images._load import LoadedImage
 
@@ -118,17 +119,41 @@ class ParsedChat:
     id: str = field(default_factory=lambda: f"chatcmpl-{uuid.uuid4().hex}")
 
 
-def check_response_format(value: Any) -> None:
-    """Refuse structured output up front: the engine cannot constrain decoding yet.
+def check_response_format(value: Any) -> Constraint | None:
+    """The grammar ``response_format`` asks for: None for plain text.
 
-    The one switch to turn on when the engine honours JSON schemas (constrained decoding).
+    ``json_schema`` (OpenAI's ``{"type": "json_schema", "json_schema": {"schema": ...}}``) and
+    ``json_object`` decode under the schema with the engine's constrained decoding, so the
+    answer is valid JSON by construction, on CPU as on Metal.
+
+    Raises:
+        ApiError: 400 for an unknown type or a schema that cannot be compiled, before any
+            answer starts (never a 200 stream that dies).
     """
     if value is None:
-        return
+        return None
     kind = value.get("type") if isinstance(value, dict) else None
     if kind == "text":
-        return
-    raise ApiError(400, "response_format is not supported by this server", param="response_format")
+        return None
+    if kind == "json_object":
+        schema: Any = {"type": "object"}
+    elif kind == "json_schema":
+        spec = value.get("json_schema")
+        schema = spec.get("schema") if isinstance(spec, dict) else None
+        if not isinstance(schema, dict):
+            raise ApiError(
+                400, "response_format.json_schema.schema must be an object", param="response_format"
+            )
+    else:
+        raise ApiError(
+            400,
+            "response_format.type must be text, json_object or json_schema",
+            param="response_format",
+        )
+    try:
+        return constraint_for_json_schema(schema)
+    except InputError as exc:
+        raise ApiError(400, str(exc), param="response_format") from None
 
 
 def _expect(value: Any, kinds: type | tuple[type, ...], param: str, what: str) -> Any:
@@ -300,7 +325,7 @@ def parse_chat(
         ApiError: anything the client must fix (400), with the offending ``param``.
     """
     _expect(body, dict, "the request body", "a JSON object")
-    check_response_format(body.get("response_format"))
+    constraint = check_response_format(body.get("response_format"))
     _check_neutral(body)
     stream = bool(_expect(body.get("stream", False), bool, "stream", "true or false"))
     options = body.get("stream_options") or {}
@@ -310,7 +335,7 @@ def parse_chat(
     sampling, vision, tools, stops = _sampling(body), _vision(body), _tools(body), _stops(body)
     try:
         messages = _messages(body, load_image, max_images)
-        request = ChatRequest(messages, sampling, vision, tools)
+        request = ChatRequest(messages, sampling, vision, tools, constraint)
     except ImageError as exc:
         raise ApiError(400, str(exc), code="invalid_image", param="messages") from None
     except InputError as exc:
