@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 import httpx2
 
 from lfmdesk.core._errors import EngineError, InputError, ModelNotFoundError, one_line
+from lfmdesk.core._net import is_loopback
 from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._engine import ModelInfo
@@ -48,17 +49,6 @@ PARITY_WARNING = (
 def is_remote_spec(spec: str) -> bool:
     """Whether a model spec is a server URL (``http://`` or ``https://``)."""
     return spec.lower().startswith(("http://", "https://"))
-
-
-def _is_loopback(host: str) -> bool:
-    import ipaddress
-
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 class RemoteEngine:
@@ -91,7 +81,7 @@ class RemoteEngine:
         parts = urlsplit(base_url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(f"{base_url!r} is not a server URL; use e.g. http://gpu-box:8000/v1")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
+        if parts.scheme == "http" and not is_loopback(parts.hostname):
             log.warning(
                 "%s is plain http to another machine: prompts, images and the API key travel "
                 "unencrypted (use https, or an SSH tunnel)",

@@ -6,27 +6,17 @@ and port 0 picks a free port that :attr:`ServerThread.url` then names.
 
 from __future__ import annotations
 
-import ipaddress
 import socket
 import threading
 import time
 from typing import Any
 
 from lfmdesk.core._errors import InputError
+from lfmdesk.core._net import is_loopback
 
 __all__ = ["ServerThread", "check_exposure", "is_loopback"]
 
 _START_TIMEOUT_S = 30.0
-
-
-def is_loopback(host: str) -> bool:
-    """Whether ``host`` only listens on this machine (127.0.0.0/8, ::1, localhost)."""
-    if host.lower() == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
 
 
 def check_exposure(host: str, api_key: str | None, insecure_no_auth: bool) -> None:
