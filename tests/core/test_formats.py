@@ -532,7 +532,7 @@ def test_one_unreadable_image_is_skipped_and_the_rest_exported(project, tmp_path
     (project.root / "broken.png").write_bytes(b"not a picture at all")
     report = export_dataset(project, "coco", tmp_path / "out")
     assert [key for key, _ in report.skipped] == ["broken.png"]
-    assert "not a readable image" in report.skipped[0][1]
+    assert "not an image lfmdesk can read" in report.skipped[0][1]
     assert report.images == 4
     doc = json.loads((tmp_path / "out" / "annotations.json").read_text())
     assert "broken.png" not in [i["file_name"] for i in doc["images"]]

@@ -9,6 +9,7 @@ import pytest
 
 from lfmdesk.core import VARIANTS, ChatRequest, Message, find_variant
 from lfmdesk.core.engine.prompt._render import render_prompt
+from lfmdesk.core.engine.prompt._tokens import PromptTokens
 
 TOOLS = (
     {
@@ -63,8 +64,10 @@ def test_a_template_without_the_tool_macro_gives_the_model_the_same_prompt(
     # the first-generation template (the "v1" fixture) does: lfmdesk writes the tool list and
     # wraps tool results itself, exactly as LFM2.5's own template would.
     request = ChatRequest(messages=messages, tools=TOOLS)
-    own = render_prompt(tokenizers["8bit"], request)
+    own = render_prompt(tokenizers["8bit"], request, PromptTokens(tokenizers["8bit"], add_bos=True))
     assert "tool_list_start" in own.text
-    fallback = render_prompt(tokenizers["v1"], request)
+    fallback = render_prompt(
+        tokenizers["v1"], request, PromptTokens(tokenizers["v1"], add_bos=True)
+    )
     assert "tool_list_start" not in tokenizers["v1"].chat_template
     assert fallback.text == own.text and fallback.tools_used
