@@ -9,6 +9,9 @@
     worker.cancel()                                # stops after the current token
 
 The report is written to ``PROJECT/.lfmdesk/eval`` in the worker thread (never in a widget).
+Every public signal is emitted on the GUI thread: the thread posts to a queued relay, so a
+listener that is not a QObject slot (a lambda, a test's ``waitSignal``) never runs in the
+worker thread, where touching Qt crashes.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, Qt, Signal, Slot
 
 from lfmdesk.core import EngineProcess, LfmdeskError, Project, SamplingSettings, VisionSettings
 from lfmdesk.core.evaluate._configs import EvalConfig
@@ -60,6 +63,7 @@ class EvalWorker(QObject):
     phase = Signal(str)
     done = Signal(object, object)
     failed = Signal(str)
+    _posted = Signal(str, object)  # (signal name, args) from the thread, relayed on the GUI thread
 
     def __init__(
         self, new_process: Callable[[], EngineProcess], compute: str, parent: QObject | None = None
@@ -68,6 +72,15 @@ class EvalWorker(QObject):
         self._new_process, self._compute = new_process, compute
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
+        self._posted.connect(self._relay, Qt.ConnectionType.QueuedConnection)
+
+    @Slot(str, object)
+    def _relay(self, name: str, args: object) -> None:
+        getattr(self, name).emit(*args)
+
+    def _post(self, name: str, *args: object) -> None:
+        """Emit the public signal ``name`` on the GUI thread (called from the worker thread)."""
+        self._posted.emit(name, args)
 
     @property
     def running(self) -> bool:
@@ -97,10 +110,13 @@ class EvalWorker(QObject):
     def _open(self, cancel: threading.Event) -> Callable[[str], ChatEngineLike]:
         def open_variant(variant: str) -> ChatEngineLike:
             return ProcessEngine.open(
-                self._new_process, variant, self._compute, cancel, self.phase.emit
+                self._new_process, variant, self._compute, cancel, self._phase
             )
 
         return open_variant
+
+    def _phase(self, text: str) -> None:
+        self._post("phase", text)
 
     def _run(self, job: EvalJob, cancel: threading.Event) -> None:
         try:
@@ -118,12 +134,12 @@ class EvalWorker(QObject):
                     path: Path | None = None
                     if report.results:
                         path = write_report(report, eval_folder(job.project))[1]
-                    self.done.emit(report, path)
+                    self._post("done", report, path)
                 else:
-                    self.event.emit(event)
+                    self._post("event", event)
         except LfmdeskError as exc:
-            self.failed.emit("Evaluation cancelled" if cancel.is_set() else str(exc))
+            self._post("failed", "Evaluation cancelled" if cancel.is_set() else str(exc))
         except OSError as exc:
-            self.failed.emit(f"cannot write the report: {exc.strerror or exc}")
+            self._post("failed", f"cannot write the report: {exc.strerror or exc}")
         except Exception as exc:  # the window must hear about it, never a silent thread death
-            self.failed.emit(f"evaluation failed: {type(exc).__name__}: {exc}")
+            self._post("failed", f"evaluation failed: {type(exc).__name__}: {exc}")
