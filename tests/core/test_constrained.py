@@ -237,3 +237,15 @@ def test_mlx_vlms_own_processor_needs_metal_where_ours_does_not(grammar_tokenize
     else:
         with pytest.raises(Exception, match="Metal"):
             mx.eval(theirs(mx.array([0]), logits))
+
+
+def test_a_detect_answer_asked_for_by_schema_is_decoded_exactly_as_detect() -> None:
+    # A remote lfmdesk gets a constrained Detect as response_format: the same grammar and guard
+    # make its answer byte-identical to the local one.
+    from lfmdesk.core import constraint_for_detection, constraint_for_json_schema
+
+    detect = constraint_for_detection("car, person")
+    assert constraint_for_json_schema(json.loads(detect.schema)) == detect
+    other = json.loads(detect.schema)
+    other["maxItems"] = 3  # any other schema stays a schema
+    assert constraint_for_json_schema(other).kind == "json_schema"

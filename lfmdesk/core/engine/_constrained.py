@@ -97,6 +97,9 @@ def constraint_for_json_schema(schema: str | Mapping[str, Any]) -> Constraint:
             raise InputError(f"the JSON schema is not valid JSON: {exc}") from None
     if not isinstance(schema, Mapping):
         raise InputError("a JSON schema must be a JSON object")
+    labels = _detection_labels(schema)
+    if labels:  # a Detect answer asked for by schema (a remote lfmdesk): decode it as Detect does
+        return constraint_for_detection(labels)
     text = json.dumps(schema, ensure_ascii=False)
     llg = _llguidance()
     try:
@@ -107,6 +110,17 @@ def constraint_for_json_schema(schema: str | Mapping[str, Any]) -> Constraint:
     if error:
         raise InputError(f"the JSON schema cannot be used: {' '.join(error.split())}")
     return Constraint("json_schema", grammar, text)
+
+
+def _detection_labels(schema: Mapping[str, Any]) -> tuple[str, ...]:
+    """The labels when ``schema`` is exactly :func:`detection_schema`'s, else ()."""
+    try:
+        labels = schema["items"]["properties"]["label"]["enum"]
+    except (KeyError, TypeError):
+        return ()
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        return ()
+    return tuple(labels) if labels and dict(schema) == detection_schema(labels) else ()
 
 
 class GrammarTokenizer:
