@@ -45,6 +45,7 @@ class ModelInfo:
         device: "gpu" or "cpu".
         blas: OpenBLAS preloaded for MLX on CPU, if any.
         load_seconds: wall time of the load.
+        adapter: the LoRA adapter folder applied on top, if any.
     """
 
     path: Path
@@ -54,6 +55,7 @@ class ModelInfo:
     device: str
     blas: str | None
     load_seconds: float
+    adapter: Path | None = None
 
 
 def _display_name(path: Path) -> str:
@@ -100,9 +102,16 @@ class Engine:
         """The loaded model, or None."""
         return self._info
 
-    def load(self, model_dir: str | Path) -> ModelInfo:
-        """Verify and load a model folder, freeing the previous model first."""
+    def load(self, model_dir: str | Path, adapter: str | Path | None = None) -> ModelInfo:
+        """Verify and load a model folder, freeing the previous model first.
+
+        Args:
+            model_dir: the model folder.
+            adapter: a LoRA adapter folder to apply on top (mlx-vlm's ``adapter_path``). The
+                caller checks that it belongs to this model (``core.train.check_adapter``).
+        """
         path = Path(model_dir).expanduser().resolve()
+        adapter_dir = Path(adapter).expanduser().resolve() if adapter is not None else None
         verify_model_dir(path)
         self.unload()
         started = time.perf_counter()
@@ -111,7 +120,9 @@ class Engine:
         try:
             from mlx_vlm import load as vlm_load
 
-            model, processor = vlm_load(str(path))
+            model, processor = vlm_load(
+                str(path), adapter_path=str(adapter_dir) if adapter_dir else None
+            )
         except LfmdeskError:
             raise
         except Exception as exc:
@@ -134,6 +145,7 @@ class Engine:
             device=backend.device,
             blas=backend.blas,
             load_seconds=time.perf_counter() - started,
+            adapter=adapter_dir,
         )
         return self._info
 
@@ -335,6 +347,43 @@ class Engine:
     def _end_text(self) -> str:
         tok = getattr(self._processor, "tokenizer", self._processor)
         return str(getattr(tok, "eos_token", "") or "")
+
+    # --- for core.train: learning from the exact inputs generation feeds -----------------
+
+    def training_handles(self) -> tuple[Any, Any]:
+        """The loaded mlx-vlm model and processor, for ``core.train`` to train in place.
+
+        The caches here assume an unchanged model: whoever attaches adapters or changes
+        weights must :meth:`unload` this engine afterwards, never generate with it.
+        """
+        self._require_owner()
+        return self._model, self._processor
+
+    def training_example(self, request: ChatRequest, answer: str) -> dict[str, Any]:
+        """Model inputs that teach the model to answer ``request`` with ``answer``.
+
+        The prompt part is built exactly as :meth:`stream_chat` builds it (chat template,
+        tokens, tiling and pixels); the answer follows as plain text (never special tokens)
+        with the end token. Returns mlx-vlm's per-example fields: ``input_ids``,
+        ``attention_mask``, ``completion_mask`` (1 on the answer: only it is learned) and the
+        processor's vision inputs.
+        """
+        self._require_owner()
+        import mlx.core as mx
+
+        parts = self._render(request)
+        plan = self._plan_fresh(request, parts.text, self._image_keys(request))
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        encoded = tok(answer, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        answer_ids = [int(t) for t in encoded] + [int(tok.eos_token_id)]
+        ids = plan.full + answer_ids
+        inputs = {k: v for k, v in plan.inputs.items() if k != "cached_image_features"}
+        inputs["input_ids"] = mx.array(ids, dtype=mx.int32)
+        inputs["attention_mask"] = mx.ones(len(ids), dtype=mx.int32)
+        inputs["completion_mask"] = mx.array(
+            [0] * len(plan.full) + [1] * len(answer_ids), dtype=mx.int32
+        )
+        return inputs
 
 
 @dataclass(frozen=True)
