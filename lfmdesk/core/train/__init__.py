@@ -1,0 +1,14 @@
+"""Fine-tuning: LoRA adapters learned from the boxes a person made or checked in a project.
+
+Owns the training set built from a project (``_dataset``: one row per image, the exact Detect
+prompt and the model card's JSON answer, a train/validation split by content hash), the adapter
+store in lfmdesk's data folder with its metadata and the base-model check (``_store``), the
+training generator over mlx-vlm's trainer (``_loop``, frozen progress events; Ctrl-C saves and
+a resume continues), the small validation Detect score the train report quotes (``_score``),
+and a child process that runs training for the window (``_process``).
+
+May import: ``datasets`` (projects, annotations), ``chat`` (the data folder), ``engine``,
+``models``, ``images``, ``answers`` and the top level. Never ``process`` or ``live``: the engine
+process stands on this room (it checks adapters before loading them), not under it. MLX is
+imported only inside functions, through the engine's model.
+"""
