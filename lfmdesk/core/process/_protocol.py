@@ -53,10 +53,13 @@ class LoadModel:
     Attributes:
         spec: a variant key ("8bit"), a Hugging Face repo id, or a model folder.
         compute: "auto", "native" or "float32" (see :class:`~lfmdesk.core.Engine`).
+        adapter: an adapter's name (or folder) to apply; it is checked against the model
+            once that is resolved, and a mismatch ends in ModelFailed.
     """
 
     spec: str
     compute: ComputeMode = "auto"
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)
