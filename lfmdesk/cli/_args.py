@@ -48,6 +48,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: float32 on CPU (fast with OpenBLAS), as shipped on Apple GPUs",
     )
+    g.add_argument(
+        "--adapter", metavar="NAME", help="apply a trained adapter (lfmdesk adapters list)"
+    )
     s = p.add_argument_group("sampling")
     for name, typ, text in SAMPLING_FLAGS:
         s.add_argument(_flag(name), type=typ, default=None, help=text)
@@ -132,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     from lfmdesk.cli._annotate import add_annotate_parser
     from lfmdesk.cli._dataset import add_dataset_parsers
     from lfmdesk.cli._live import add_live_parser
+    from lfmdesk.cli._train import add_train_parsers
 
     add_annotate_parser(sub, _add_model_flags)
     add_dataset_parsers(sub)
     add_live_parser(sub, _add_model_flags)
+    add_train_parsers(sub, _add_vision_flags_only)
     return parser

@@ -216,6 +216,18 @@ def cmd_live(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_train(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._train import cmd_train as run
+
+    return run(args, settings)
+
+
+def cmd_adapters(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._train import cmd_adapters as run
+
+    return run(args, settings)
+
+
 COMMANDS: dict[str, Command] = {
     "ask": cmd_ask,
     "detect": cmd_detect,
@@ -227,4 +239,6 @@ COMMANDS: dict[str, Command] = {
     "export": cmd_export,
     "import": cmd_import,
     "live": cmd_live,
+    "train": cmd_train,
+    "adapters": cmd_adapters,
 }

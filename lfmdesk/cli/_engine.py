@@ -3,16 +3,39 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import sys
+from pathlib import Path
 
 from lfmdesk.cli._output import consume_download
-from lfmdesk.core import AppSettings, Engine, ensure_model, resolve_model
+from lfmdesk.core import AppSettings, Engine, VisionSettings, ensure_model, resolve_model
+from lfmdesk.core.train._store import check_adapter, find_adapter
 
 __all__ = ["open_engine"]
 
 
 def open_engine(args: argparse.Namespace, settings: AppSettings) -> Engine:
-    """Resolve the model (downloading it with a progress bar if needed) and load it."""
+    """Resolve the model (downloading it with a progress bar if needed) and load it, with
+    the adapter ``--adapter`` names on top (refused in one line if it is another model's)."""
+    adapter = getattr(args, "adapter", None)
+    if adapter:
+        find_adapter(adapter)  # a wrong name fails before any download
     folder = consume_download(ensure_model(resolve_model(settings.model)))
+    adapter_dir = _checked_adapter(adapter, folder, settings) if adapter else None
     engine = Engine(compute=args.compute)
-    engine.load(folder)
+    engine.load(folder, adapter=adapter_dir)
     return engine
+
+
+def _checked_adapter(name: str, folder: Path, settings: AppSettings) -> Path:
+    adapter_dir, info = check_adapter(name, folder)
+    if info.vision != settings.vision:
+        sys.stderr.write(
+            f"lfmdesk: note: adapter {info.name!r} was trained with other vision settings "
+            f"({_vision_text(info.vision)}); answers are best with the same\n"
+        )
+    return adapter_dir
+
+
+def _vision_text(vision: VisionSettings) -> str:
+    return ", ".join(f"{f.name} {getattr(vision, f.name)}" for f in dataclasses.fields(vision))
