@@ -143,6 +143,14 @@ def test_no_person_boxes_is_an_error_that_says_what_to_do(tmp_path: Path) -> Non
     assert not (root / ".lfmdesk").exists()  # nothing written
 
 
+def test_labels_no_person_box_has_are_an_error_naming_the_labels_there(tmp_path: Path) -> None:
+    project = fixture_project(tmp_path / "p")
+    with pytest.raises(
+        InputError, match=r"labelled dog, cow in the 4 .*\(labels there: car, Person, tree\)"
+    ):
+        build_training_set(project, "dog, cow")
+
+
 def test_answer_json_is_the_model_cards_format() -> None:
     boxes = [make_box("cat", (0, 0, 1, 1), 3, 3), make_box("cat", (1, 0, 3, 2), 3, 3)]
     assert answer_json(boxes, 3, 3, {"cat": "Cat"}) == (

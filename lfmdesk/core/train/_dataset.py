@@ -242,7 +242,22 @@ def build_training_set(
             f"{project.root}: no image has boxes a person made or checked for "
             f"{', '.join(wanted)}; draw or fix boxes in the window, or import a dataset first"
         )
+    if not any(r.boxes for r in rows):
+        raise InputError(
+            f"{project.root}: no box is labelled {', '.join(wanted)} in the {len(rows)} "
+            f"pictures a person checked (labels there: {_labels_in(project, rows) or 'none'})"
+        )
     return TrainingSet(wanted, prompt, _balanced(rows), tuple(left_out))
+
+
+def _labels_in(project: Project, rows: Sequence[TrainingRow]) -> str:
+    found: dict[str, str] = {}
+    for row in rows:
+        ann = project.load(row.image)
+        for box in ann.boxes if ann else ():
+            if box.source == PERSON:
+                found.setdefault(box.label.casefold(), box.label)
+    return ", ".join(found.values())
 
 
 def _row(
