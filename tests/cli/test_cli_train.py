@@ -37,7 +37,7 @@ def test_train_then_detect_list_and_remove(
     assert main([*run, "--steps", "3", "--rank", "16", "--lr", "2e-3"]) == 0
     out, err = capsys.readouterr()
     assert "training 'cli': " in err and "on the CPU in float32" in err
-    assert "held-out Detect (greedy), base -> adapter:" in out
+    assert "held-out Detect (greedy), base → adapter:" in out
     assert f"--model {bf16} --adapter cli" in out
 
     assert main(["adapters", "list", "--json"]) == 0

@@ -213,3 +213,41 @@ def test_the_engine_process_loads_an_adapter_and_refuses_a_mismatch(
         failed = load(proc, str(fixture_models["8bit"]))
         assert isinstance(failed, ModelFailed) and not failed.cancelled
         assert "trained on the bf16 model" in failed.message and "\n" not in failed.message
+
+
+def test_the_training_process_trains_in_a_child_and_cancel_saves(
+    squares: Path, fixture_models: dict[str, Path]
+) -> None:
+    from lfmdesk.core.train._process import TrainFailed, TrainingProcess, TrainRequest
+
+    def until_end(proc: TrainingProcess, on_step=None) -> tuple[list, object]:
+        seen: list = []
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline:
+            for event in proc.poll_events(0.5):
+                if isinstance(event, (TrainFinished, TrainStopped, TrainFailed)):
+                    return seen, event
+                seen.append(event)
+                if isinstance(event, TrainStep) and on_step is not None:
+                    on_step(proc)
+        raise AssertionError(f"the training process never ended; got {seen}")
+
+    model = str(fixture_models["bf16"])
+    request = TrainRequest(squares, (SQUARE_LABEL,), model, steps=50, name="child", rank=16)
+    proc = TrainingProcess("real")
+    proc.start(request)
+    seen, end = until_end(proc, on_step=TrainingProcess.cancel)
+    proc.stop()
+    assert isinstance(end, TrainStopped) and 1 <= end.step < 50, end
+    assert any(isinstance(e, TrainStep) for e in seen)
+    assert [e.step for e in list_adapters() if e.name == "child"] == [end.step]
+
+    failing = TrainingProcess("real")
+    failing.start(TrainRequest(squares, ("nothing here",), model, name="child-2"))
+    _seen, end = until_end(failing)
+    failing.stop()
+    assert isinstance(end, TrainFailed), end
+    assert (
+        "no box is labelled nothing here" in end.message and "(labels there: square)" in end.message
+    )
+    assert "\n" not in end.message and not adapter_folder("child-2").exists()

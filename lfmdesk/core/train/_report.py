@@ -5,8 +5,8 @@ for line in report_lines(info):
 # adapter 'cats' (for LiquidAI/LFM2.5-VL-450M-MLX-8bit, 8-bit)
 # pictures: 48 trained on, 12 held out, 71 boxes
 # loss: 0.412 train, 0.538 held out
-# held-out Detect (greedy), base -> adapter:
-#   answers that read as boxes   4/12 -> 12/12
+# held-out Detect (greedy), base → adapter:
+#   answers that read as boxes  4/12 → 12/12
 #   ...
 """
 
@@ -51,10 +51,10 @@ def _score_rows(base: ValidationScore | None, adapter: ValidationScore | None) -
             _ratio(getattr(s, getter), getattr(s, whole)) if s is not None else "not measured"
             for s in (base, adapter)
         ]
-        return f"{cells[0]} -> {cells[1]}"
+        return f"{cells[0]} → {cells[1]}"
 
     return [
-        "held-out Detect (greedy), base -> adapter:",
+        "held-out Detect (greedy), base → adapter:",
         f"  answers that read as boxes  {pair('parsed', 'images')}",
         f"  a box of the right label    {pair('label_hits', 'with_boxes')}",
         f"  the right box (IoU >= 0.5)  {pair('iou_hits', 'with_boxes')}",
