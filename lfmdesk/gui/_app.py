@@ -19,6 +19,7 @@ from lfmdesk.core import (
     save_settings,
 )
 from lfmdesk.gui.models._model_bar import ModelRow
+from lfmdesk.gui.train._rows import with_adapters
 
 __all__ = ["model_rows", "run_app"]
 
@@ -94,7 +95,7 @@ def run_app(argv: Sequence[str]) -> int:
     except LfmdeskError as exc:  # a broken settings file must not stop the app opening
         print(f"lfmdesk: warning: {exc}; using defaults", file=sys.stderr)
         settings = AppSettings()
-    rows = model_rows()
+    rows = with_adapters(model_rows())
     startup = _startup_model(args.model, settings, rows)
     client = EngineClient(engine_factory=args.engine, compute=args.compute)
     window = MainWindow(

@@ -76,6 +76,7 @@ class EngineClient(QObject):
         self._notifier: QSocketNotifier | None = None
         self._ids = itertools.count(1)
         self._loaded_spec: str | None = None
+        self._loaded_adapter: str | None = None
         self._active: set[int] = set()
         self._closing = False
         self._watchdog = QTimer(self, interval=500)
@@ -119,9 +120,15 @@ class EngineClient(QObject):
         if self._proc is not None:
             self._proc.stop()
 
-    def load_model(self, spec: str) -> None:
-        """Resolve, download (with progress events) and load ``spec`` in the engine."""
-        self._send(LoadModel(spec, self._compute))  # type: ignore[arg-type]
+    @property
+    def engine_factory(self) -> str:
+        """ "real" or "scripted": what runs behind this client (training follows it)."""
+        return self._factory
+
+    def load_model(self, spec: str, adapter: str | None = None) -> None:
+        """Resolve, download (with progress events) and load ``spec`` in the engine, with
+        the trained adapter named ``adapter`` on top (checked against the model there)."""
+        self._send(LoadModel(spec, self._compute, adapter))  # type: ignore[arg-type]
 
     def cancel_download(self) -> None:
         """Stop a running download; partial files stay for resuming."""
@@ -166,6 +173,7 @@ class EngineClient(QObject):
 
     def _on_loaded(self, event: ModelLoaded) -> None:
         self._loaded_spec = event.spec
+        self._loaded_adapter = event.info.adapter.name if event.info.adapter else None
         self.modelLoaded.emit(event.spec, event.info)
 
     def _on_finished(self, event: ChatFinished) -> None:
@@ -193,4 +201,4 @@ class EngineClient(QObject):
         self.crashed.emit(f"the engine process stopped unexpectedly (exit code {code})")
         self.start()
         if self._loaded_spec is not None:
-            self.load_model(self._loaded_spec)
+            self.load_model(self._loaded_spec, self._loaded_adapter)

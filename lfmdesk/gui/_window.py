@@ -57,6 +57,7 @@ from lfmdesk.gui.models._model_bar import ModelBar, ModelRow
 from lfmdesk.gui.models._settings_panel import SettingsPanel
 from lfmdesk.gui.models._welcome import WelcomePanel
 from lfmdesk.gui.support._ui_state import UiState
+from lfmdesk.gui.train._dialog import TrainAction
 
 __all__ = ["MainWindow"]
 
@@ -105,6 +106,12 @@ class MainWindow(ModelSlots, QMainWindow):
             settings.live,
             lambda: self.settings.sampling,
             self.workspace.store_capture,
+        )
+        self.trainer = TrainAction(
+            self,
+            lambda: self.workspace.project,
+            lambda: (self.settings.model, self.settings.vision),
+            client.engine_factory,
         )
         self._build_layout()
         self._build_menus()
@@ -221,6 +228,7 @@ class MainWindow(ModelSlots, QMainWindow):
         self.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.workspace.install_actions(self._action, self._menus, self.toolbar)
         self.live.install_actions(self._action, self._menus, self.toolbar)
+        self.trainer.install(self._action)
 
     def _connect(self) -> None:
         c, client = self.controller, self.client
@@ -236,6 +244,9 @@ class MainWindow(ModelSlots, QMainWindow):
         self.canvas.hoverText.connect(self.status.set_hover)
         self.status.showPromptRequested.connect(c.request_prompt)
         self.model_bar.modelRequested.connect(self.load_model)
+        self.model_bar.adapterRequested.connect(self.load_adapter)
+        self.trainer.adaptersChanged.connect(self.refresh_adapters)
+        self.trainer.adapterChosen.connect(self.load_adapter)
         self.model_bar.cancelRequested.connect(client.cancel_download)
         self.welcome.downloadRequested.connect(self.load_model)
         self.welcome.folderChosen.connect(self.load_model)
