@@ -11,6 +11,9 @@ Rows:
   lfmdesk engine                ``Engine.load`` + ``Engine.stream_chat`` (vision + prefix cache)
   transformers (torch, bf16)    when torch is installed
 
+``--train`` instead trains a LoRA adapter for a few steps with lfmdesk's loop (batch 1, 512x512
+pictures) and reports seconds per step and peak memory (see ``lfmdesk._bench_train``).
+
 ``--live`` instead runs live mode (:func:`lfmdesk.core.live_session`, the live vision preset):
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
@@ -380,8 +383,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--live", action="store_true", help="benchmark live mode instead")
     p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
+    p.add_argument("--train", action="store_true", help="benchmark training steps instead")
+    p.add_argument("--train-steps", type=int, default=4, help="steps to time with --train")
+    p.add_argument(
+        "--train-compute",
+        choices=("auto", "native", "float32"),
+        default="auto",
+        help="with --train: auto is float32 on CPU; native trains in the checkpoint's dtype",
+    )
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    if args.train:
+        from lfmdesk._bench_train import bench_train, train_report
+
+        trained = bench_train(model_dir, max(2, args.train_steps), args.train_compute)
+        print(
+            json.dumps(asdict(trained), indent=2) if args.json else train_report(trained, model_dir)
+        )
+        return 0
     if args.live:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))

@@ -31,11 +31,15 @@ def _checked_adapter(name: str, folder: Path, settings: AppSettings) -> Path:
     adapter_dir, info = check_adapter(name, folder)
     if info.vision != settings.vision:
         sys.stderr.write(
-            f"lfmdesk: note: adapter {info.name!r} was trained with other vision settings "
-            f"({_vision_text(info.vision)}); answers are best with the same\n"
+            f"lfmdesk: note: adapter {info.name!r} was trained with "
+            f"{_vision_diff(info.vision, settings.vision)}; answers are best with the same\n"
         )
     return adapter_dir
 
 
-def _vision_text(vision: VisionSettings) -> str:
-    return ", ".join(f"{f.name} {getattr(vision, f.name)}" for f in dataclasses.fields(vision))
+def _vision_diff(trained: VisionSettings, now: VisionSettings) -> str:
+    return ", ".join(
+        f"{f.name} {getattr(trained, f.name)} (now {getattr(now, f.name)})"
+        for f in dataclasses.fields(trained)
+        if getattr(trained, f.name) != getattr(now, f.name)
+    )

@@ -73,9 +73,13 @@ def add_train_parsers(
     p.add_argument(
         "--labels", "-l", help='what to teach, e.g. "car, person" (default: the project\'s labels)'
     )
-    p.add_argument("--steps", type=int, help="training steps, one picture each (default 200)")
-    p.add_argument("--rank", type=int, help="LoRA rank (default 8)")
-    p.add_argument("--lr", dest="learning_rate", type=float, help="learning rate (default 2e-4)")
+    p.add_argument(
+        "--steps", type=int, metavar="N", help="training steps, one picture each (default 200)"
+    )
+    p.add_argument("--rank", type=int, metavar="R", help="LoRA rank (default 8)")
+    p.add_argument(
+        "--lr", dest="learning_rate", type=float, metavar="X", help="learning rate (default 2e-4)"
+    )
     p.add_argument("--name", help="the adapter's name (default: the project folder's name)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run")
     p.add_argument("--max-seq-length", type=int, help="longest example in tokens (default 2048)")
@@ -187,7 +191,7 @@ class _Progress:
 
     def _step(self, event: TrainStep) -> None:
         label = (
-            f"step · loss {event.loss:.3f} · {event.seconds_per_step:.1f} s/step · "
+            f"training · loss {event.loss:.3f} · {event.seconds_per_step:.1f} s/step · "
             f"ETA {format_eta(event.eta_seconds)}"
         )
         self.bar.update(label, event.step, event.steps, final=event.step == event.steps)

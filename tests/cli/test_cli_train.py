@@ -48,6 +48,8 @@ def test_train_then_detect_list_and_remove(
     detect = ["detect", image, "--labels", "square", "--temperature", "0", "--max-tokens", "8"]
     assert main([*detect, "--model", bf16, "--adapter", "cli"]) == 0
     assert json.loads(capsys.readouterr().out)["labels"] == ["square"]
+    assert main([*detect, "--model", bf16, "--adapter", "cli", "--max-image-tokens", "64"]) == 0
+    assert "trained with max_image_tokens 256 (now 64)" in capsys.readouterr().err
 
     assert main([*detect, "--model", q8, "--adapter", "cli"]) == 2
     line = _error_line(capsys.readouterr().err)

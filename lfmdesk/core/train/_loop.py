@@ -106,6 +106,7 @@ class TrainingStarted:
         left_out: ``(image, why)`` for project images not used.
         step: steps already done (non-zero when resuming).
         steps: steps asked for.
+        longest: the longest example in tokens (picture, prompt and answer).
     """
 
     name: str
@@ -116,6 +117,7 @@ class TrainingStarted:
     left_out: tuple[tuple[str, str], ...]
     step: int
     steps: int
+    longest: int = 0
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,7 @@ def train_adapter(
             training.left_out,
             state.step,
             config.steps,
+            max(int(e["input_ids"].shape[0]) for e in [*train_examples, *val_examples]),
         )
         outcome = yield from run_steps(engine, folder, state, train_examples, val_examples, stop)
     finally:

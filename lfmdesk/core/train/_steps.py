@@ -37,6 +37,7 @@ class TrainStep:
         loss: this step's loss (mean over the answer's tokens).
         seconds_per_step: recent average.
         eta_seconds: the steps left at that pace.
+        seconds: this step alone.
     """
 
     step: int
@@ -44,6 +45,7 @@ class TrainStep:
     loss: float
     seconds_per_step: float
     eta_seconds: float
+    seconds: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -201,7 +203,7 @@ def run_steps(
         if step % config.save_every == 0 and step < config.steps:
             state = dataclasses.replace(state, step=step, losses=tuple(losses), seconds=seconds)
             trainer.save(folder, state)
-        yield TrainStep(step, config.steps, loss, pace, pace * (config.steps - step))
+        yield TrainStep(step, config.steps, loss, pace, pace * (config.steps - step), took)
     state = dataclasses.replace(state, step=step, losses=tuple(losses), seconds=seconds)
     trainer.save(folder, state)
     if step < config.steps:
