@@ -53,7 +53,10 @@ def _store_adapter(name: str, spec: str, labels: tuple[str, ...] = ("cat",)) -> 
     write_info(adapter_folder(name), info)
 
 
-def test_adapters_are_listed_under_their_base_and_picking_one_asks_for_both(qtbot, tmp_path):
+def test_adapters_are_listed_under_their_base_and_picking_one_asks_for_both(
+    qtbot, tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LFMDESK_DATA_DIR", str(tmp_path / "data"))  # only these two adapters
     _store_adapter("cats", "8bit")
     folder = tmp_path / "my-model"
     folder.mkdir()
