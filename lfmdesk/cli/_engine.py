@@ -9,7 +9,8 @@ from pathlib import Path
 
 from lfmdesk.cli._output import consume_download
 from lfmdesk.core import AppSettings, Engine, VisionSettings, ensure_model, resolve_model
-from lfmdesk.core.train._store import check_adapter, find_adapter
+from lfmdesk.core.train._base import check_adapter
+from lfmdesk.core.train._store import find_adapter
 
 __all__ = ["open_engine"]
 

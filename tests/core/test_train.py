@@ -14,6 +14,7 @@ import pytest
 
 from lfmdesk.core import Engine, InputError, VisionSettings
 from lfmdesk.core.testing import SQUARE_LABEL, squares_project
+from lfmdesk.core.train._base import check_adapter
 from lfmdesk.core.train._loop import (
     TrainEvent,
     TrainFinished,
@@ -30,7 +31,6 @@ from lfmdesk.core.train._store import (
     AdapterInfo,
     BaseModel,
     adapter_folder,
-    check_adapter,
     find_adapter,
     list_adapters,
     read_info,

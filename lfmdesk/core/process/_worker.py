@@ -103,7 +103,7 @@ AdapterCheck = Callable[[str, Path], Path]
 
 
 def _check_adapter(adapter: str, model_dir: Path) -> Path:
-    from lfmdesk.core.train._store import check_adapter
+    from lfmdesk.core.train._base import check_adapter
 
     return check_adapter(adapter, model_dir)[0]
 

@@ -2,10 +2,12 @@
 
 Owns the training set built from a project (``_dataset``: one row per image, the exact Detect
 prompt and the model card's JSON answer, a train/validation split by content hash), the adapter
-store in lfmdesk's data folder with its metadata and the base-model check (``_store``), the
-training generator over mlx-vlm's trainer (``_loop``, frozen progress events; Ctrl-C saves and
-a resume continues), the small validation Detect score the train report quotes (``_score``),
-and a child process that runs training for the window (``_process``).
+store in lfmdesk's data folder with its metadata (``_store``), the base model an adapter
+belongs to and the check before every load (``_base``), a run's settings and saved state
+(``_run``), the training generator (``_loop``, events in ``_events``, the MLX steps over
+mlx-vlm's LoRA in ``_steps``; Cancel/Ctrl-C saves and a resume continues exactly), the small
+held-out Detect score and the report (``_score``, ``_report``), and a child process that runs
+training for the window (``_process``).
 
 May import: ``datasets`` (projects, annotations), ``chat`` (the data folder), ``engine``,
 ``models``, ``images``, ``answers`` and the top level. Never ``process`` or ``live``: the engine

@@ -7,7 +7,7 @@ loss, batch collation and gradient step. The examples come from the engine itsel
 (:meth:`~lfmdesk.core.Engine.training_example`), so the model learns on exactly the prompt,
 tokens and tiling Detect sends. MLX stays on the consumer's thread::
 
-    for event in train_adapter(config, model_dir, cancel=stop):
+    for event in train_adapter(plan_run(config), model_dir, cancel=stop):
         ...   # TrainNote, ExamplesProgress, ScoringProgress("base"), TrainStep...,
               # ScoringProgress("adapter"), TrainFinished -- or TrainStopped after ``stop``
 """
@@ -24,10 +24,20 @@ from typing import Any, Literal
 from lfmdesk.core._errors import InputError
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.engine._chat import ChatRequest
-from lfmdesk.core.engine._engine import Engine, _display_name, _quantization_bits
+from lfmdesk.core.engine._engine import Engine
 from lfmdesk.core.images._load import LoadedImage, load_image
-from lfmdesk.core.models._store import resolve_model
+from lfmdesk.core.train._base import base_model
 from lfmdesk.core.train._dataset import TrainingRow, TrainingSet, build_training_set
+from lfmdesk.core.train._events import (
+    ExamplesProgress,
+    ScoringProgress,
+    TrainEvent,
+    TrainFinished,
+    TrainingStarted,
+    TrainNote,
+    TrainStep,
+    TrainStopped,
+)
 from lfmdesk.core.train._run import (
     OPTIMIZER,
     RunState,
@@ -36,14 +46,13 @@ from lfmdesk.core.train._run import (
     save_training_set,
 )
 from lfmdesk.core.train._score import ScoreProgress, ValidationScore, score_validation
-from lfmdesk.core.train._steps import StepsOutcome, TrainStep, run_steps
+from lfmdesk.core.train._steps import StepsOutcome, run_steps
 from lfmdesk.core.train._store import (
     METADATA,
     TRAINING_DIR,
     AdapterInfo,
     BaseModel,
     adapter_folder,
-    base_fingerprint,
     precision_text,
     read_state,
     utc_now,
@@ -67,97 +76,6 @@ __all__ = [
 
 _LOSS_WINDOW = 10
 _SCORE_SLACK = 32
-
-
-@dataclass(frozen=True)
-class TrainNote:
-    """Something the user should know about this run (e.g. how it computes on CPU)."""
-
-    message: str
-
-
-@dataclass(frozen=True)
-class ExamplesProgress:
-    """Pictures turned into model inputs so far."""
-
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class ScoringProgress:
-    """Held-out pictures answered so far by the base model or the adapter."""
-
-    which: Literal["base", "adapter"]
-    done: int
-    total: int
-
-
-@dataclass(frozen=True)
-class TrainingStarted:
-    """The training set is ready and the first (or next) step is about to run.
-
-    Attributes:
-        name: the adapter's name.
-        folder: its folder in the store.
-        train_images: pictures trained on.
-        validation_images: pictures held out.
-        boxes: boxes in the training set.
-        left_out: ``(image, why)`` for project images not used.
-        step: steps already done (non-zero when resuming).
-        steps: steps asked for.
-        longest: the longest example in tokens (picture, prompt and answer).
-    """
-
-    name: str
-    folder: Path
-    train_images: int
-    validation_images: int
-    boxes: int
-    left_out: tuple[tuple[str, str], ...]
-    step: int
-    steps: int
-    longest: int = 0
-
-
-@dataclass(frozen=True)
-class TrainStopped:
-    """Stopped on request; ``step`` steps are saved (none when ``folder`` is None)."""
-
-    step: int
-    steps: int
-    folder: Path | None
-
-
-@dataclass(frozen=True)
-class TrainFinished:
-    """The adapter is saved and scored."""
-
-    info: AdapterInfo
-    folder: Path
-
-
-TrainEvent = (
-    TrainNote
-    | ExamplesProgress
-    | ScoringProgress
-    | TrainingStarted
-    | TrainStep
-    | TrainStopped
-    | TrainFinished
-)
-
-
-def _base_model(spec: str, model_dir: Path) -> BaseModel:
-    ref = resolve_model(spec)
-    canonical = ref.variant.key if ref.variant else str(ref.folder or ref.repo_id or model_dir)
-    return BaseModel(
-        name=_display_name(model_dir),
-        spec=canonical,
-        folder=str(model_dir),
-        content_hash=base_fingerprint(model_dir),
-        bits=_quantization_bits(model_dir),
-    )
 
 
 @dataclass(frozen=True)
@@ -340,7 +258,7 @@ def train_adapter(
     """
     stop = cancel or threading.Event()
     config, training, resume = plan.config, plan.training, plan.saved is not None
-    base = _base_model(config.model, model_dir)
+    base = base_model(config.model, model_dir)
     if plan.saved is not None and plan.saved.base.content_hash != base.content_hash:
         raise InputError(
             f"run {config.name!r} trains {plan.saved.base.name}; resume it with --model "

@@ -19,33 +19,13 @@ from typing import Any
 
 from lfmdesk.core._errors import EngineError
 from lfmdesk.core.engine._engine import Engine
+from lfmdesk.core.train._events import TrainStep
 from lfmdesk.core.train._run import LORA_ALPHA, OPTIMIZER, RunState, save_checkpoint
 from lfmdesk.core.train._store import TRAINING_DIR, WEIGHTS
 
-__all__ = ["StepsOutcome", "TrainStep", "example_order", "run_steps"]
+__all__ = ["StepsOutcome", "example_order", "run_steps"]
 
 _ETA_WINDOW = 10
-
-
-@dataclass(frozen=True)
-class TrainStep:
-    """One step done.
-
-    Attributes:
-        step: steps done so far (1-based).
-        steps: steps asked for.
-        loss: this step's loss (mean over the answer's tokens).
-        seconds_per_step: recent average.
-        eta_seconds: the steps left at that pace.
-        seconds: this step alone.
-    """
-
-    step: int
-    steps: int
-    loss: float
-    seconds_per_step: float
-    eta_seconds: float
-    seconds: float = 0.0
 
 
 @dataclass(frozen=True)

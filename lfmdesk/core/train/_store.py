@@ -11,16 +11,13 @@ Layout::
         .base-fingerprints.json      content hashes of base model folders, by size and mtime
 
 An adapter belongs to one base model: the metadata keeps its name, folder and a content hash
-of its files, and :func:`check_adapter` refuses any other base (another model, or the same
-model at another quantization) in one line, before anything loads.
+of its files (``_base`` computes it and refuses any other base before anything loads).
 """
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
-import hashlib
 import json
 import re
 import shutil
@@ -33,7 +30,6 @@ from lfmdesk.core._atomic import write_text_atomic
 from lfmdesk.core._errors import InputError
 from lfmdesk.core._settings import VisionSettings
 from lfmdesk.core.chat._store import data_dir
-from lfmdesk.core.engine._engine import _quantization_bits
 from lfmdesk.core.models._verify import safetensors_problem
 from lfmdesk.core.train._score import ValidationScore
 
@@ -47,8 +43,6 @@ __all__ = [
     "BaseModel",
     "adapter_folder",
     "adapters_dir",
-    "base_fingerprint",
-    "check_adapter",
     "find_adapter",
     "interrupted_runs",
     "list_adapters",
@@ -65,11 +59,7 @@ MLX_CONFIG = "adapter_config.json"
 METADATA = "lfmdesk-adapter.json"
 TRAINING_DIR = "training"
 STATE = "state.json"
-_FINGERPRINTS = ".base-fingerprints.json"
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-# Files that say nothing about the weights; lfmdesk may fetch them later.
-_NOT_MODEL = frozenset({"README.md", "LICENSE", "LICENSE.md", "LICENSE.txt", ".gitattributes"})
-_CHUNK = 1 << 20
 
 
 def adapters_dir() -> Path:
@@ -301,53 +291,6 @@ def remove_adapter(name: str) -> Path:
     return folder
 
 
-# --- the base model -----------------------------------------------------------------------
-
-
-def _model_files(folder: Path) -> list[Path]:
-    return sorted(
-        p
-        for p in folder.iterdir()
-        if p.is_file() and p.name not in _NOT_MODEL and not p.name.startswith(".")
-    )
-
-
-def _file_hash(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def base_fingerprint(folder: Path) -> str:
-    """A content hash of a model folder: its weights, configs, tokenizer and template.
-
-    Hashing ~1 GB takes a second or two, so results are remembered by file size and mtime
-    (in the store's ``.base-fingerprints.json``) and only changed folders are read again.
-    """
-    folder = folder.resolve()
-    files = _model_files(folder)
-    stamp = [[p.name, p.stat().st_size, p.stat().st_mtime_ns] for p in files]
-    memo_path = adapters_dir() / _FINGERPRINTS
-    try:
-        memo = json.loads(memo_path.read_text("utf-8"))
-        memo = memo if isinstance(memo, dict) else {}
-    except (OSError, ValueError):
-        memo = {}
-    known = memo.get(str(folder))
-    if isinstance(known, dict) and known.get("files") == stamp and known.get("sha256"):
-        return str(known["sha256"])
-    digest = hashlib.sha256()
-    for path in files:
-        digest.update(f"{path.name}\0{_file_hash(path)}\n".encode())
-    value = digest.hexdigest()
-    memo[str(folder)] = {"files": stamp, "sha256": value}
-    with contextlib.suppress(OSError):  # read-only: the next check only hashes again
-        write_text_atomic(memo_path, json.dumps(memo, indent=1) + "\n")
-    return value
-
-
 def find_adapter(name_or_folder: str | Path) -> Path:
     """The folder of an adapter given by name (the store) or by folder path.
 
@@ -375,31 +318,6 @@ def find_adapter(name_or_folder: str | Path) -> Path:
     if problem:
         raise InputError(f"{folder / WEIGHTS}: {problem}")
     return folder.resolve()
-
-
-def check_adapter(name_or_folder: str | Path, model_dir: Path) -> tuple[Path, AdapterInfo]:
-    """The adapter's folder and metadata, once sure it belongs to the model in ``model_dir``.
-
-    Raises:
-        InputError: no such adapter, or it was trained on another model or another
-            quantization of it (one line that says which base to load instead).
-    """
-    folder = find_adapter(name_or_folder)
-    info = read_info(folder)
-    if info.base.content_hash == base_fingerprint(model_dir):
-        return folder, info
-    bits = _quantization_bits(model_dir)
-    if bits != info.base.bits:
-        raise InputError(
-            f"adapter {info.name!r} was trained on the {precision_text(info.base.bits)} model "
-            f"({info.base.name}); this one is {precision_text(bits)}: use --model "
-            f"{info.base.spec} with it"
-        )
-    raise InputError(
-        f"adapter {info.name!r} was trained on another model ({info.base.name}, content "
-        f"{info.base.content_hash[:12]}), not {model_dir.resolve().name} "
-        f"({base_fingerprint(model_dir)[:12]}): use --model {info.base.spec} with it"
-    )
 
 
 # --- names for new runs -------------------------------------------------------------------
