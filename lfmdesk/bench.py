@@ -14,6 +14,9 @@ Rows:
 ``--constrained`` instead measures the Detect grammar: decode time per token under it and
 without it for the same number of tokens, and the logits processor's own time per token.
 
+``--train`` instead trains a LoRA adapter for a few steps with lfmdesk's loop (batch 1, 512x512
+pictures) and reports seconds per step and peak memory (see ``lfmdesk._bench_train``).
+
 ``--live`` instead runs live mode (:func:`lfmdesk.core.live_session`, the live vision preset):
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
@@ -395,12 +398,28 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
     p.add_argument("--live", action="store_true", help="benchmark live mode instead")
     p.add_argument("--live-frames", type=int, default=30, help="frames to analyse with --live")
+    p.add_argument("--train", action="store_true", help="benchmark training steps instead")
+    p.add_argument("--train-steps", type=int, default=4, help="steps to time with --train")
+    p.add_argument(
+        "--train-compute",
+        choices=("auto", "native", "float32"),
+        default="auto",
+        help="with --train: auto is float32 on CPU; native trains in the checkpoint's dtype",
+    )
     p.add_argument("--constrained", action="store_true", help="the Detect grammar's cost instead")
     p.add_argument("--serve", action="store_true", help="benchmark lfmdesk serve instead")
     p.add_argument("--serve-tokens", type=int, default=16, help="answer length with --serve")
     p.add_argument("--serve-requests", type=int, default=8, help="requests per level (--serve)")
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
+    if args.train:
+        from lfmdesk._bench_train import bench_train, train_report
+
+        trained = bench_train(model_dir, max(2, args.train_steps), args.train_compute)
+        print(
+            json.dumps(asdict(trained), indent=2) if args.json else train_report(trained, model_dir)
+        )
+        return 0
     if args.constrained:
         from lfmdesk._bench_constrained import bench_constrained, constrained_report
 

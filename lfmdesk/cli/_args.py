@@ -53,6 +53,9 @@ def _add_model_flags(p: argparse.ArgumentParser) -> None:
         default="auto",
         help="auto: float32 on CPU (fast with OpenBLAS), as shipped on Apple GPUs",
     )
+    g.add_argument(
+        "--adapter", metavar="NAME", help="apply a trained adapter (lfmdesk adapters list)"
+    )
     add_backend_flags(p)
     s = p.add_argument_group("sampling")
     for name, typ, text in SAMPLING_FLAGS:
@@ -160,10 +163,12 @@ def build_parser() -> argparse.ArgumentParser:
     from lfmdesk.cli._eval import add_eval_parser
     from lfmdesk.cli._live import add_live_parser
     from lfmdesk.cli._serve import add_serve_parser
+    from lfmdesk.cli._train import add_train_parsers
 
     add_annotate_parser(sub, _add_model_flags)
     add_dataset_parsers(sub)
     add_live_parser(sub, _add_model_flags)
     add_eval_parser(sub, _add_model_flags)
     add_serve_parser(sub)
+    add_train_parsers(sub, _add_vision_flags_only)
     return parser

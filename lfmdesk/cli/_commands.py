@@ -221,8 +221,20 @@ def cmd_eval(args: argparse.Namespace, settings: AppSettings) -> int:
     return run(args, settings)
 
 
+def cmd_train(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._train import cmd_train as run
+
+    return run(args, settings)
+
+
 def cmd_serve(args: argparse.Namespace, settings: AppSettings) -> int:
     from lfmdesk.cli._serve import cmd_serve as run
+
+    return run(args, settings)
+
+
+def cmd_adapters(args: argparse.Namespace, settings: AppSettings) -> int:
+    from lfmdesk.cli._train import cmd_adapters as run
 
     return run(args, settings)
 
@@ -240,4 +252,6 @@ COMMANDS: dict[str, Command] = {
     "live": cmd_live,
     "eval": cmd_eval,
     "serve": cmd_serve,
+    "train": cmd_train,
+    "adapters": cmd_adapters,
 }

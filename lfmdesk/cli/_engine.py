@@ -8,9 +8,12 @@ engine's interface; otherwise the model is resolved, downloaded if needed and lo
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
+import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Protocol
 
 from lfmdesk.cli._output import consume_download
@@ -21,9 +24,12 @@ from lfmdesk.core import (
     Engine,
     InputError,
     ModelInfo,
+    VisionSettings,
     ensure_model,
     resolve_model,
 )
+from lfmdesk.core.train._base import check_adapter
+from lfmdesk.core.train._store import find_adapter
 
 __all__ = ["CommandEngine", "add_backend_flags", "api_key_from_env", "open_engine"]
 
@@ -84,7 +90,8 @@ def open_engine(
     """The engine a command runs on: remote with ``--backend``, else loaded here.
 
     Args:
-        args: parsed flags (``backend``, ``api_key_env``, ``timeout``, ``model``, ``compute``).
+        args: parsed flags (``backend``, ``api_key_env``, ``timeout``, ``model``, ``compute``,
+            ``adapter``: a trained adapter applied on top, refused if another model's).
         settings: effective settings (the model spec).
         stream: remote only: stream answers (interactive); False asks for whole answers,
             which a lost connection can retry (batch work).
@@ -94,6 +101,9 @@ def open_engine(
         both have ``info``, ``stream_chat``, ``render_prompt`` and ``cancel``.
     """
     backend = getattr(args, "backend", None)
+    adapter = getattr(args, "adapter", None)
+    if backend and adapter:
+        raise InputError("--adapter needs a local model: with --backend the server's model answers")
     if backend:
         from lfmdesk.core.remote import RemoteEngine
 
@@ -109,7 +119,28 @@ def open_engine(
         return remote
     if getattr(args, "api_key_env", None):
         raise InputError("--api-key-env needs --backend URL (a local model has no key)")
+    if adapter:
+        find_adapter(adapter)  # a wrong name fails before any download
     folder = consume_download(ensure_model(resolve_model(settings.model)))
+    adapter_dir = _checked_adapter(adapter, folder, settings) if adapter else None
     engine = Engine(compute=args.compute)
-    engine.load(folder)
+    engine.load(folder, adapter=adapter_dir)
     return engine
+
+
+def _checked_adapter(name: str, folder: Path, settings: AppSettings) -> Path:
+    adapter_dir, info = check_adapter(name, folder)
+    if info.vision != settings.vision:
+        sys.stderr.write(
+            f"lfmdesk: note: adapter {info.name!r} was trained with "
+            f"{_vision_diff(info.vision, settings.vision)}; answers are best with the same\n"
+        )
+    return adapter_dir
+
+
+def _vision_diff(trained: VisionSettings, now: VisionSettings) -> str:
+    return ", ".join(
+        f"{f.name} {getattr(trained, f.name)} (now {getattr(now, f.name)})"
+        for f in dataclasses.fields(trained)
+        if getattr(trained, f.name) != getattr(now, f.name)
+    )

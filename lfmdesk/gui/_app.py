@@ -22,6 +22,7 @@ from lfmdesk.core import (
 )
 from lfmdesk.gui.models._model_bar import ModelRow
 from lfmdesk.gui.support._display import display_problem, platform_plugin_line
+from lfmdesk.gui.train._rows import with_adapters
 
 if TYPE_CHECKING:
     from PySide6.QtWidgets import QApplication
@@ -133,7 +134,7 @@ def run_app(argv: Sequence[str]) -> int:
     warning = _settings_warning(loaded)
     if warning:
         print(f"lfmdesk: warning: {warning}", file=sys.stderr)
-    rows = model_rows()
+    rows = with_adapters(model_rows())
     startup = _startup_model(args.model, settings, rows)
     client = EngineClient(engine_factory=args.engine, compute=args.compute)
     window = MainWindow(

@@ -101,6 +101,7 @@ class EngineClient(QObject):
         self._loading_phase: dict[str, str] = {}  # spec -> the last phase its load reached
         self._keys: dict[str, str | None] = {}  # a remote server's API key, in memory only
         self._serving: tuple[str, int] | None = None  # (host, port) while serving is wanted
+        self._loaded_adapter: str | None = None
         self._active: set[int] = set()
         self._closing = False
         self._watchdog = QTimer(self, interval=500)
@@ -164,16 +165,24 @@ class EngineClient(QObject):
         if self._proc is not None:
             self._proc.stop()
 
-    def load_model(self, spec: str, api_key: str | None = None) -> None:
+    @property
+    def engine_factory(self) -> str:
+        """ "real" or "scripted": what runs behind this client (training follows it)."""
+        return self._factory
+
+    def load_model(
+        self, spec: str, api_key: str | None = None, *, adapter: str | None = None
+    ) -> None:
         """Resolve, download (with progress events) and load ``spec`` in the engine.
 
         ``spec`` may be an OpenAI-compatible server's URL: answers then come from there, sent
-        with ``api_key`` (kept in memory for a reload after a crash, never saved).
+        with ``api_key`` (kept in memory for a reload after a crash, never saved). ``adapter``
+        names a trained adapter to apply on top (checked against the model there).
         """
         if api_key is not None:
             self._keys[spec] = api_key
         key = self._keys.get(spec)
-        self._send(LoadModel(spec, self._compute, key))  # type: ignore[arg-type]
+        self._send(LoadModel(spec, self._compute, key, adapter))  # type: ignore[arg-type]
 
     def start_serving(self, port: int = 8000, host: str = "127.0.0.1") -> None:
         """Serve the loaded model over the OpenAI-compatible API (answered by servingChanged)."""
@@ -238,6 +247,7 @@ class EngineClient(QObject):
     def _on_loaded(self, event: ModelLoaded) -> None:
         self._loading_phase.pop(event.spec, None)
         self._loaded_spec = event.spec
+        self._loaded_adapter = event.info.adapter.name if event.info.adapter else None
         self.modelLoaded.emit(event.spec, event.info)
 
     def _on_model_failed(self, event: ModelFailed) -> None:
@@ -282,6 +292,6 @@ class EngineClient(QObject):
         self.crashed.emit(f"the engine process stopped unexpectedly{exit_reason(code)}")
         self.start()
         if self._loaded_spec is not None:
-            self.load_model(self._loaded_spec)
+            self.load_model(self._loaded_spec, adapter=self._loaded_adapter)
         if self._serving is not None:  # the API went down with the process: bring it back
             self._send(StartServing(*self._serving))

@@ -106,6 +106,7 @@ def install_menus(window: MainWindow) -> Menus:
     window.toolbar.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
     window.workspace.install_actions(add, window.menus, window.toolbar)
     window.live.install_actions(add, window.menus, window.toolbar)
+    window.trainer.install(add)
     # Help last, so it stays the rightmost menu whatever the rooms above added.
     window.menus["&Help"] = bar.addMenu("&Help")
     about = add("&Help", "&About lfmdesk", window.show_about)

@@ -62,6 +62,7 @@ from lfmdesk.gui.models._settings_panel import SettingsPanel
 from lfmdesk.gui.models._welcome import WelcomePanel
 from lfmdesk.gui.support._about import AboutDialog
 from lfmdesk.gui.support._ui_state import UiState
+from lfmdesk.gui.train._dialog import TrainAction
 
 __all__ = ["MainWindow"]
 
@@ -113,6 +114,12 @@ class MainWindow(ModelSlots, WindowSlots, QMainWindow):
             settings.live,
             lambda: self.settings.sampling,
             self.workspace.store_capture,
+        )
+        self.trainer = TrainAction(
+            self,
+            lambda: self.workspace.project,
+            lambda: (self.settings.model, self.settings.vision),
+            client.engine_factory,
         )
         self._build_layout()
         self.menu_actions = install_menus(self)
@@ -212,6 +219,9 @@ class MainWindow(ModelSlots, WindowSlots, QMainWindow):
         self.model_bar.modelRequested.connect(self.load_model)
         self.model_bar.remoteRequested.connect(self.load_remote)
         self.model_bar.serveToggled.connect(self.set_serving)
+        self.model_bar.adapterRequested.connect(self.load_adapter)
+        self.trainer.adaptersChanged.connect(self.refresh_adapters)
+        self.trainer.adapterChosen.connect(self.load_adapter)
         self.model_bar.cancelRequested.connect(client.cancel_download)
         self.welcome.downloadRequested.connect(self.load_model)
         self.welcome.folderChosen.connect(self.load_model)

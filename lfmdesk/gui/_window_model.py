@@ -17,18 +17,21 @@ from lfmdesk.gui._banner import Banner
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui._status import StatusStrip
 from lfmdesk.gui.chat._panel import ChatPanel
-from lfmdesk.gui.models._model_bar import ModelBar, ModelRow, remote_title
+from lfmdesk.gui.models._model_bar import ModelBar, ModelRow, remote_title, row_key
 from lfmdesk.gui.models._welcome import WelcomePanel
+from lfmdesk.gui.train._rows import with_adapters
 
 __all__ = ["ModelSlots", "model_summary"]
 
 
 def model_summary(info: ModelInfo) -> str:
-    """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU"."""
+    """E.g. "LiquidAI/LFM2.5-VL-450M-MLX-8bit · 8-bit · float32 on CPU" (" · adapter cats"
+    when one is applied)."""
     if info.device == "remote":
         return f"{info.name} · on a remote server"
     bits = f"{info.bits}-bit" if info.bits else "bf16"
-    return f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
+    text = f"{info.name} · {bits} · {info.compute_dtype} on {info.device.upper()}"
+    return f"{text} · adapter {info.adapter.name}" if info.adapter else text
 
 
 class ModelSlots:
@@ -80,6 +83,19 @@ class ModelSlots:
         else:
             self.client.stop_serving()
 
+    @Slot(str, str)
+    def load_adapter(self, spec: str, adapter: str) -> None:
+        """Switch to ``spec`` with the trained ``adapter`` on top (never blocks)."""
+        self.model_bar.set_state("loading", f"Preparing {spec} with adapter {adapter}…")
+        self.status.set_engine_state("Loading model…")
+        self.client.load_model(spec, adapter=adapter)
+
+    @Slot()
+    def refresh_adapters(self) -> None:
+        """List the adapters in the store under their base models (after training)."""
+        self._rows = with_adapters(self._rows)
+        self.model_bar.set_rows(self._rows, self.model_bar.current)
+
     def choose_model_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self.main, "Choose a model folder")
         if folder:
@@ -104,7 +120,8 @@ class ModelSlots:
             remote = info.device == "remote"
             title = remote_title(spec) if remote else info.name
             self._rows.append(ModelRow(spec, title, size_bytes=0, downloaded=not remote))
-        self.model_bar.set_rows(self._rows, spec)
+        adapter = info.adapter.name if info.adapter else None
+        self.model_bar.set_rows(self._rows, row_key(spec, adapter))
         self.model_bar.set_state("ready", model_summary(info))
         self.status.set_engine_state("Ready")
         self.stack.setCurrentWidget(self.main)

@@ -52,6 +52,7 @@ class ModelInfo:
         blas: OpenBLAS preloaded for MLX on CPU, if any.
         load_seconds: wall time of the load.
         notices: what lfmdesk ignored in the folder (code files, ``auto_map``), one line each.
+        adapter: the LoRA adapter folder applied on top, if any.
     """
 
     path: Path
@@ -62,6 +63,7 @@ class ModelInfo:
     blas: str | None
     load_seconds: float
     notices: tuple[str, ...] = ()
+    adapter: Path | None = None
 
 
 def _display_name(path: Path) -> str:
@@ -110,15 +112,22 @@ class Engine:
         """The loaded model, or None."""
         return self._info
 
-    def load(self, model_dir: str | Path) -> ModelInfo:
+    def load(self, model_dir: str | Path, adapter: str | Path | None = None) -> ModelInfo:
         """Verify and load a model folder, freeing the previous model first.
 
         Nothing in the folder is ever run: mlx-vlm's built-in LFM2-VL classes load it and the
-        chat template renders under size and time limits (see ``_loader`` and ``prompt/_template``).
-        What the folder holds that would pick code (``model_file``, ``auto_map``, ``*.py``) is
-        ignored and named once in a warning and in :attr:`ModelInfo.notices`.
+        chat template renders under size and time limits (see ``_loader`` and
+        ``prompt/_template``). What the folder holds that would pick code (``model_file``,
+        ``auto_map``, ``*.py``) is ignored and named once in a warning and in
+        :attr:`ModelInfo.notices`.
+
+        Args:
+            model_dir: the model folder.
+            adapter: a LoRA adapter folder to apply on top (mlx-vlm's ``adapter_path``). The
+                caller checks that it belongs to this model (``core.train.check_adapter``).
         """
         path = Path(model_dir).expanduser().resolve()
+        adapter_dir = Path(adapter).expanduser().resolve() if adapter is not None else None
         folder = verify_model_dir(path)
         self.unload()
         started = time.perf_counter()
@@ -126,7 +135,7 @@ class Engine:
         warn_once_if_slow()
         say_ignored_once(folder)
         try:
-            model, processor = load_lfm2_vl(folder)
+            model, processor = load_lfm2_vl(folder, adapter=adapter_dir)
         except LfmdeskError:
             raise
         except Exception as exc:
@@ -152,6 +161,7 @@ class Engine:
             blas=backend.blas,
             load_seconds=time.perf_counter() - started,
             notices=(folder.notice,) if folder.notice else (),
+            adapter=adapter_dir,
         )
         return self._info
 
@@ -392,6 +402,43 @@ class Engine:
     def _end_text(self) -> str:
         tok = getattr(self._processor, "tokenizer", self._processor)
         return str(getattr(tok, "eos_token", "") or "")
+
+    # --- for core.train: learning from the exact inputs generation feeds -----------------
+
+    def training_handles(self) -> tuple[Any, Any]:
+        """The loaded mlx-vlm model and processor, for ``core.train`` to train in place.
+
+        The caches here assume an unchanged model: whoever attaches adapters or changes
+        weights must :meth:`unload` this engine afterwards, never generate with it.
+        """
+        self._require_owner()
+        return self._model, self._processor
+
+    def training_example(self, request: ChatRequest, answer: str) -> dict[str, Any]:
+        """Model inputs that teach the model to answer ``request`` with ``answer``.
+
+        The prompt part is built exactly as :meth:`stream_chat` builds it (chat template,
+        tokens, tiling and pixels); the answer follows as plain text (never special tokens)
+        with the end token. Returns mlx-vlm's per-example fields: ``input_ids``,
+        ``attention_mask``, ``completion_mask`` (1 on the answer: only it is learned) and the
+        processor's vision inputs.
+        """
+        self._require_owner()
+        import mlx.core as mx
+
+        parts = self._render(request)
+        plan = self._plan_fresh(request, parts.text, self._image_keys(request))
+        tok = getattr(self._processor, "tokenizer", self._processor)
+        encoded = tok(answer, add_special_tokens=False, split_special_tokens=True)["input_ids"]
+        answer_ids = [int(t) for t in encoded] + [int(tok.eos_token_id)]
+        ids = plan.full + answer_ids
+        inputs = {k: v for k, v in plan.inputs.items() if k != "cached_image_features"}
+        inputs["input_ids"] = mx.array(ids, dtype=mx.int32)
+        inputs["attention_mask"] = mx.ones(len(ids), dtype=mx.int32)
+        inputs["completion_mask"] = mx.array(
+            [0] * len(plan.full) + [1] * len(answer_ids), dtype=mx.int32
+        )
+        return inputs
 
 
 @dataclass(frozen=True)

@@ -118,8 +118,11 @@ def _check_loaded(folder: ModelFolder, model: Any, processor: Any) -> None:
         raise _refuse(folder, "its tokenizer is not one transformers builds itself")
 
 
-def load_lfm2_vl(folder: ModelFolder) -> tuple[Any, Any]:
+def load_lfm2_vl(folder: ModelFolder, adapter: Path | None = None) -> tuple[Any, Any]:
     """Load ``folder`` with mlx-vlm's ``lfm2_vl`` model and processor; run nothing from it.
+
+    ``adapter`` is a LoRA adapter folder lfmdesk trained (``core.train``), applied by mlx-vlm
+    on top of the weights; its config is JSON and its weights safetensors.
 
     Returns:
         mlx-vlm's model and processor, as ``mlx_vlm.load`` returns them.
@@ -135,7 +138,9 @@ def load_lfm2_vl(folder: ModelFolder) -> tuple[Any, Any]:
         _stage(folder, staging)
         from mlx_vlm import load as vlm_load
 
-        model, processor = vlm_load(str(staging))
+        model, processor = vlm_load(
+            str(staging), adapter_path=str(adapter) if adapter is not None else None
+        )
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     _check_loaded(folder, model, processor)

@@ -58,11 +58,14 @@ class LoadModel:
             an OpenAI-compatible server (``http(s)://…/v1``: answers then come from there).
         compute: "auto", "native" or "float32" (see :class:`~lfmdesk.core.Engine`).
         api_key: the remote server's key (never in ``repr``, never saved).
+        adapter: an adapter's name (or folder) to apply; it is checked against the model
+            once that is resolved, and a mismatch ends in ModelFailed.
     """
 
     spec: str
     compute: ComputeMode = "auto"
     api_key: str | None = field(default=None, repr=False)
+    adapter: str | None = None
 
 
 @dataclass(frozen=True)

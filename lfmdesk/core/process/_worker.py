@@ -96,7 +96,7 @@ class ChatEngine(Protocol):
     @property
     def info(self) -> ModelInfo | None: ...
 
-    def load(self, model_dir: str | Path) -> ModelInfo: ...
+    def load(self, model_dir: str | Path, adapter: str | Path | None = None) -> ModelInfo: ...
 
     def unload(self) -> None: ...
 
@@ -110,14 +110,23 @@ class ChatEngine(Protocol):
 
 
 Preparer = Callable[[ChatEngine, str, threading.Event], Iterator[DownloadProgress | DownloadDone]]
+AdapterCheck = Callable[[str, Path], Path]
+
+
+def _check_adapter(adapter: str, model_dir: Path) -> Path:
+    from lfmdesk.core.train._base import check_adapter
+
+    return check_adapter(adapter, model_dir)[0]
 
 
 @dataclass(frozen=True)
 class EngineFactory:
-    """How to build an engine, and how it turns a model spec into a loadable folder."""
+    """How to build an engine, how it turns a model spec into a loadable folder, and how an
+    adapter name becomes a folder checked against that model."""
 
     make: Callable[[dict[str, Any]], ChatEngine]
     prepare: Preparer
+    adapter: AdapterCheck = _check_adapter
 
 
 def _make_real(options: dict[str, Any]) -> ChatEngine:
@@ -147,7 +156,7 @@ def _prepare_scripted(
 
 ENGINE_FACTORIES: dict[str, EngineFactory] = {
     "real": EngineFactory(_make_real, _prepare_real),
-    "scripted": EngineFactory(_make_scripted, _prepare_scripted),
+    "scripted": EngineFactory(_make_scripted, _prepare_scripted, lambda name, _dir: Path(name)),
 }
 
 
@@ -218,9 +227,10 @@ class _Worker:
             path = self._prepare(job, cancel)
             if cancel.is_set():
                 raise DownloadCancelled(f"loading {job.spec} was cancelled")
+            adapter = self._factory.adapter(job.adapter, path) if job.adapter else None
             self._send(ModelPhase(job.spec, "loading"))
             self._engine.compute = job.compute
-            self._send(ModelLoaded(job.spec, self._engine.load(path)))
+            self._send(ModelLoaded(job.spec, self._engine.load(path, adapter=adapter)))
         except DownloadCancelled as exc:
             self._send(ModelFailed(job.spec, _exception_line(exc), cancelled=True))
         except Exception as exc:  # one bad request must not end the process
@@ -228,6 +238,10 @@ class _Worker:
 
     def _load_remote(self, job: LoadModel) -> None:
         self._send(ModelPhase(job.spec, "loading"))
+        if job.adapter:
+            line = "an adapter needs a local model: a remote server answers with its own"
+            self._send(ModelFailed(job.spec, line))
+            return
         try:
             remote = RemoteEngine(job.spec, api_key=job.api_key)
             info = remote.connect()

@@ -149,8 +149,14 @@ class RemoteEngine:
         )
         return self._info
 
-    def load(self, _model_dir: str | Path) -> ModelInfo:
-        """Connect (the engine-process protocol's ``load``); the folder is not used."""
+    def load(self, _model_dir: str | Path, adapter: str | Path | None = None) -> ModelInfo:
+        """Connect (the engine-process protocol's ``load``); the folder is not used.
+
+        Raises:
+            InputError: ``adapter`` is given: adapters apply to a local model only.
+        """
+        if adapter is not None:
+            raise InputError("an adapter needs a local model: a remote server answers with its own")
         return self.connect()
 
     def unload(self) -> None:

@@ -18,12 +18,14 @@ from lfmdesk.core.testing._checkpoints import (
 from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
 from lfmdesk.core.testing._scripted import ScriptedEngine
 from lfmdesk.core.testing._servers import Fault, FaultyServer, ServeProcess
+from lfmdesk.core.testing._squares import SQUARE_LABEL, squares_project
 from lfmdesk.core.testing._tokenizer import added_tokens
 from lfmdesk.core.testing._video import BOX_COLOR, box_at, moving_box_frames
 
 __all__ = [
     "BOX_COLOR",
     "FAMILY_BITS",
+    "SQUARE_LABEL",
     "FakeHub",
     "Fault",
     "FaultyServer",
@@ -34,6 +36,7 @@ __all__ = [
     "box_at",
     "build_fixture_family",
     "moving_box_frames",
+    "squares_project",
     "write_checkpoint",
     "write_quantized",
 ]

@@ -143,8 +143,8 @@ class ScriptedEngine:
             yield DownloadProgress(spec, n * step, step * self._download_steps, "model.bin")
         yield DownloadDone(spec, Path(spec))
 
-    def load(self, model_dir: str | Path) -> ModelInfo:
-        """Pretend to load ``model_dir`` (any string; nothing is read)."""
+    def load(self, model_dir: str | Path, adapter: str | Path | None = None) -> ModelInfo:
+        """Pretend to load ``model_dir`` with ``adapter`` (any strings; nothing is read)."""
         self.unload()
         time.sleep(self._load_delay)
         path = Path(model_dir)
@@ -156,6 +156,7 @@ class ScriptedEngine:
             device="cpu",
             blas=None,
             load_seconds=self._load_delay,
+            adapter=Path(adapter) if adapter is not None else None,
         )
         return self._info
 

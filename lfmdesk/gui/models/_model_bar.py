@@ -38,7 +38,7 @@ from PySide6.QtWidgets import (
 from lfmdesk.core import format_size
 from lfmdesk.gui.models._remote_dialog import RemoteDialog
 
-__all__ = ["STATES", "ModelBar", "ModelRow", "remote_title", "row_text"]
+__all__ = ["STATES", "ModelBar", "ModelRow", "remote_title", "row_key", "row_text"]
 
 
 _W = TypeVar("_W", bound=QWidget)
@@ -56,6 +56,7 @@ _PICK_FOLDER = "\x00pick-folder"  # item data of the "Local folder…" entry; ne
 _PICK_REMOTE = "\x00pick-remote"  # item data of the "Remote server…" entry
 _REMOTE_GROUP = "Remote servers"
 _SPEC_ROLE = Qt.ItemDataRole.UserRole
+_ADAPTER_SEP = "\x1f"  # never in a spec or an adapter name
 _PROGRESS_STEPS = 1000  # QProgressBar is int32; byte counts are scaled to this range
 
 # state -> (label prefix, progress + Cancel visible)
@@ -79,6 +80,7 @@ class ModelRow:
         size_bytes: Size on disk (estimate for variants not downloaded); 0 hides it.
         downloaded: Whether the weights are on disk (shows a ✓).
         is_default: The recommended variant (marked "default").
+        adapter: A trained adapter's name: the row loads ``spec`` with it (listed under it).
     """
 
     spec: str
@@ -86,6 +88,17 @@ class ModelRow:
     size_bytes: int
     downloaded: bool
     is_default: bool = False
+    adapter: str = ""
+
+    @property
+    def key(self) -> str:
+        """What the combo holds for this row: the spec, or spec and adapter."""
+        return row_key(self.spec, self.adapter)
+
+
+def row_key(spec: str, adapter: str | None = None) -> str:
+    """The bar's key for ``spec`` loaded with ``adapter`` (just ``spec`` without one)."""
+    return f"{spec}{_ADAPTER_SEP}{adapter}" if adapter else spec
 
 
 def _is_folder(spec: str) -> bool:
@@ -110,7 +123,10 @@ def _group(row: ModelRow) -> str:
 
 
 def row_text(row: ModelRow) -> str:
-    """The combo text of a row: "LFM2.5-VL-450M · 8-bit — 568 MB ✓ (default)"."""
+    """The combo text of a row: "LFM2.5-VL-450M · 8-bit — 568 MB ✓ (default)"; an adapter's
+    row is indented under its base: "    ↳ adapter cats"."""
+    if row.adapter:
+        return "    " + row.title.partition(" · ")[2]
     text = row.title
     if row.size_bytes > 0:
         text += f" — {format_size(row.size_bytes)}"
@@ -140,12 +156,14 @@ class ModelBar(QWidget):
         modelRequested(str): the user picked another row (its spec) or a folder (its path).
         remoteRequested(str, object): "Remote server…" was confirmed: the URL and the API key
             (a str, or None).
+        adapterRequested(str, str): the user picked an adapter's row (base spec, adapter).
         cancelRequested(): the user pressed Cancel during a download or load.
         serveToggled(bool): the user turned the Serve button on or off.
     """
 
     modelRequested = Signal(str)
     remoteRequested = Signal(str, object)
+    adapterRequested = Signal(str, str)
     cancelRequested = Signal()
     serveToggled = Signal(bool)
 
@@ -206,7 +224,7 @@ class ModelBar(QWidget):
 
     @property
     def current(self) -> str:
-        """The spec the bar considers selected ("" when none)."""
+        """The key (:func:`row_key`) the bar considers selected ("" when none)."""
         return self._current
 
     @property
@@ -215,7 +233,8 @@ class ModelBar(QWidget):
         return self._state
 
     def set_rows(self, rows: Sequence[ModelRow], current: str) -> None:
-        """Replace the rows and select ``current`` (added as a folder row if it is not listed)."""
+        """Replace the rows and select ``current`` (a spec or :func:`row_key`; a spec that is
+        not listed is added as a folder row)."""
         self._rows = tuple(rows)
         self._current = current
         self._rebuild()
@@ -267,18 +286,20 @@ class ModelBar(QWidget):
 
     def _rebuild(self) -> None:
         rows = list(self._rows)
-        if self._current and all(r.spec != self._current for r in rows):
-            title = remote_title(self._current) if _is_remote(self._current) else None
-            title = title or os.path.basename(self._current) or "?"
-            rows.append(ModelRow(self._current, title, 0, not _is_remote(self._current)))
+        current = self._current
+        if current and _ADAPTER_SEP not in current and all(r.key != current for r in rows):
+            title = remote_title(current) if _is_remote(current) else None
+            title = title or os.path.basename(current) or "?"
+            rows.append(ModelRow(current, title, 0, not _is_remote(current)))
         combo = self._combo
         combo.clear()
         for group in _ordered(rows):
             if combo.count():
                 combo.insertSeparator(combo.count())
             for row in group:
-                combo.addItem(row_text(row), row.spec)
-                combo.setItemData(combo.count() - 1, row.spec, Qt.ItemDataRole.ToolTipRole)
+                combo.addItem(row_text(row), row.key)
+                tip = f"{row.spec} with adapter {row.adapter}" if row.adapter else row.spec
+                combo.setItemData(combo.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         if combo.count():
             combo.insertSeparator(combo.count())
         combo.addItem("Local folder…", _PICK_FOLDER)
@@ -303,7 +324,11 @@ class ModelBar(QWidget):
         if spec == self._current and self._state != "error":
             return
         self._current = spec
-        self.modelRequested.emit(spec)
+        base, _sep, adapter = spec.partition(_ADAPTER_SEP)
+        if adapter:
+            self.adapterRequested.emit(base, adapter)
+        else:
+            self.modelRequested.emit(spec)
 
     def _pick_folder(self) -> None:
         path = QFileDialog.getExistingDirectory(self, "Choose a model folder")
