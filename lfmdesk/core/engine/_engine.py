@@ -19,6 +19,7 @@ from typing import Any
 from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
+from lfmdesk.core.engine._fast_vision import install_fast_vision
 from lfmdesk.core.engine._prompt import PromptParts, render_prompt
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
@@ -45,6 +46,8 @@ class ModelInfo:
         device: "gpu" or "cpu".
         blas: OpenBLAS preloaded for MLX on CPU, if any.
         load_seconds: wall time of the load.
+        vision_tower: how the vision encoder runs: "numpy" (the fast CPU path, see
+            ``_fast_vision``) or "stock" (mlx-vlm's).
     """
 
     path: Path
@@ -54,6 +57,7 @@ class ModelInfo:
     device: str
     blas: str | None
     load_seconds: float
+    vision_tower: str = "stock"
 
 
 def _display_name(path: Path) -> str:
@@ -120,6 +124,7 @@ class Engine:
         use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
         if use_f32:
             _make_float32(model, quantized=bits is not None)
+        tower = install_fast_vision(model, backend.device)
         import mlx.core as mx
 
         mx.set_cache_limit(CACHE_LIMIT_BYTES)
@@ -134,6 +139,7 @@ class Engine:
             device=backend.device,
             blas=backend.blas,
             load_seconds=time.perf_counter() - started,
+            vision_tower=tower,
         )
         return self._info
 
