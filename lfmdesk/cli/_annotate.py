@@ -26,11 +26,14 @@ from lfmdesk.core.datasets._batch import (
     ImageAnnotated,
     ImageFailed,
     ImageSkipped,
+    ManyDetector,
     annotate_project,
     detection_request,
     plan_batch,
 )
+from lfmdesk.core.datasets._detect_many import engine_detector
 from lfmdesk.core.datasets._project import Project
+from lfmdesk.core.engine._batch import DEFAULT_BATCH
 
 __all__ = ["add_annotate_parser", "cmd_annotate"]
 
@@ -55,6 +58,14 @@ def add_annotate_parser(
     p.add_argument("--out", "-o", metavar="OUT", help="export folder (with --format)")
     p.add_argument("--redo", action="store_true", help="detect again images already done")
     p.add_argument("--json", action="store_true", help="one JSON line per image on stdout")
+    p.add_argument(
+        "--batch",
+        "-b",
+        type=int,
+        default=DEFAULT_BATCH,
+        metavar="B",
+        help=f"answer B images together (default {DEFAULT_BATCH}; 1: one at a time)",
+    )
     add_model_flags(p)
 
 
@@ -71,6 +82,14 @@ def _engine_detector(
         return parse_detections(text, image.width, image.height)
 
     return detect
+
+
+def _detector(
+    engine: Engine, settings: AppSettings, batch: int
+) -> Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult] | ManyDetector:
+    if batch == 1:
+        return _engine_detector(engine, settings)
+    return engine_detector(engine, settings.sampling, settings.vision, batch=batch)
 
 
 def _event_json(event: BatchEvent) -> dict[str, Any] | None:
@@ -129,12 +148,14 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
         raise InputError("--format needs --out: the folder to export the dataset to")
     if args.out and not args.format:
         raise InputError("--out needs --format: one of coco, yolo, voc, labelme")
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
     project = Project(args.folder)
     plan = plan_batch(project, args.labels, redo=args.redo)  # bad input fails before loading
     engine = open_engine(args, settings) if plan.todo else None
     cancel = threading.Event()
     try:
-        detect = _engine_detector(engine, settings) if engine else None
+        detect = _detector(engine, settings, args.batch) if engine else None
         finished = _run(project, args, detect, cancel)
     except KeyboardInterrupt:
         cancel.set()

@@ -2,8 +2,9 @@
 
 Owns loading a model folder (``_engine``), the BLAS/backend choice made before MLX is imported
 (``_backend``), prompt rendering (``_prompt``), the prefix-cache session (``_session``), the
-vision-feature cache (``_vision_cache``), the tiling planner (``_tiling``) and the chat
-request/event types every caller speaks (``_chat``).
+vision-feature cache (``_vision_cache``), the fast CPU vision tower patched in at load
+(``_fast_vision``), the tiling planner (``_tiling``), continuous batching of many requests on
+one engine (``_batch``) and the chat request/event types every caller speaks (``_chat``).
 
 May import: ``models`` (to read a model folder), ``images``, ``answers``, and the top-level
 ``_errors``/``_settings``/``_atomic``. Never ``chat``, ``datasets``, ``live`` or ``process``:
