@@ -1,4 +1,4 @@
-"""The NumPy vision tower gives mlx-vlm's features (and so the same answers), faster on CPU."""
+"""The fast vision tower gives mlx-vlm's features (and so the same answers), faster on CPU."""
 
 from __future__ import annotations
 
@@ -63,8 +63,8 @@ def features(engine: Engine, image: LoadedImage, vision: VisionSettings) -> list
 # 512x512: one full view. 1000x300: one view of 928 patches, padded. 1200x800: six tiles
 # and a smaller thumbnail, padded to the tiles' patch count: the attention mask matters.
 @pytest.mark.parametrize("size", [(512, 512), (1000, 300), (1200, 800)])
-def test_numpy_tower_features_equal_the_stock_tower(engine: Engine, size: tuple[int, int]) -> None:
-    assert engine.info is not None and engine.info.vision_tower == "numpy"  # CPU default
+def test_fast_tower_features_equal_the_stock_tower(engine: Engine, size: tuple[int, int]) -> None:
+    assert engine.info is not None and engine.info.vision_tower == "fast"  # CPU default
     image = make_image(*size, seed=size[0])
     vision = VisionSettings()
     fast = features(engine, image, vision)
@@ -72,7 +72,7 @@ def test_numpy_tower_features_equal_the_stock_tower(engine: Engine, size: tuple[
     try:
         stock = features(engine, image, vision)
     finally:
-        install_fast_vision(engine._model, "cpu", "numpy")
+        install_fast_vision(engine._model, "cpu", "fast")
     assert [f.shape for f in fast] == [s.shape for s in stock]
     assert len(stock) == len(plan_tiles(*size, vision).views)
     worst = max(float(np.abs(f - s).max()) for f, s in zip(fast, stock, strict=True))
@@ -93,11 +93,11 @@ def test_answers_are_the_same_with_either_tower(engine: Engine) -> None:
     try:
         stock = tokens()
     finally:
-        install_fast_vision(engine._model, "cpu", "numpy")
+        install_fast_vision(engine._model, "cpu", "fast")
     assert fast == stock and len(fast) == GREEDY.max_tokens
 
 
-def test_the_switch_and_where_the_numpy_tower_is_not_used(
+def test_the_switch_and_where_the_fast_tower_is_not_used(
     fixture_models: dict[str, Path], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("LFMDESK_VISION_TOWER", "stock")
@@ -113,4 +113,4 @@ def test_the_switch_and_where_the_numpy_tower_is_not_used(
     # On an Apple GPU, auto keeps mlx-vlm's Metal tower.
     assert forced._model is not None
     assert install_fast_vision(forced._model, "gpu", "auto") == "stock"
-    assert install_fast_vision(forced._model, "gpu", "numpy") == "numpy"
+    assert install_fast_vision(forced._model, "gpu", "fast") == "fast"

@@ -2,22 +2,25 @@
 
 Profiled on a 2-core x86-64 CPU (512x512 image: 1024 patches, 12 layers, float32, OpenBLAS):
 the matmuls already run at BLAS speed, but MLX's CPU element-wise kernels are scalar loops
-(its JIT compiles them without SIMD flags), so ``exp`` costs ~10 ns a number and ``erf``
-more: the attention softmax (12 x 1024 x 1024 exps a layer) and the precise GELU (1024 x
-3072 erfs) took over half of the tower's ~3.4-4.2 s. ``mx.compile`` does not help (nn.gelu
-is compiled already; the fused loop calls the same scalar ``exp``), and
-``mx.fast.scaled_dot_product_attention`` falls back to the same ops on CPU. NumPy's
-ufuncs are vectorized (AVX2/AVX-512) and its bundled OpenBLAS does the matmuls, so the
-encoder layers run in NumPy: LayerNorm, the q/k/v/out projections, attention with an
-in-place softmax, and GELU with erf from Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7, a
-third of MLX's own). Embeddings, the post-layernorm, pixel unshuffle and the projector stay
-in MLX. Same weights (NumPy views of MLX's arrays, no copy), same masking, float32 all the
-way: features equal the stock path's to float32 rounding (tests compare them), and on the
-full-size tower they are closer to a float64 reference than the stock path's are.
+(its JIT compiles them without SIMD flags), ~10 ns per ``exp`` or ``tanh``: the attention
+softmax (12 x 1024 x 1024 exps a layer, ~123 ms) and the tanh GELU (1024 x 3072, ~75 ms) were
+over half of the tower's time. ``mx.compile`` does not help (``nn.gelu_approx`` is compiled
+already; the fused loop calls the same scalar ``tanh``), and
+``mx.fast.scaled_dot_product_attention`` falls back to these same ops on CPU. NumPy's ufuncs
+are vectorized (AVX2/AVX-512): its softmax takes ~22 ms and the GELU ~3 ms.
+
+So each encoder layer runs as in mlx-vlm, with every matmul, LayerNorm and bias in MLX (on
+its OpenBLAS), but the softmax and GELU done in place by NumPy on the evaluated MLX arrays
+(NumPy views of MLX memory: no copies). The same ops in the same order, the same mask, float32
+throughout: features equal the stock tower's to float32 rounding (the tests hold them within
+1e-4; on the full-size tower they differ by ~2e-6). Views run one at a time, which also bounds
+the attention memory of many-tile images. (A NumPy-only tower was tried: NumPy's bundled
+OpenBLAS used ~40% more CPU per matmul than MLX's, and two BLAS thread pools spinning against
+each other made it slower under load.)
 
 Where it runs: ``auto`` takes it on a CPU-only MLX with float32 tower weights (lfmdesk's
 CPU default) and keeps mlx-vlm's own tower on Apple GPUs, where Metal kernels are fast;
-``LFMDESK_VISION_TOWER=numpy|stock`` forces one (``python -m lfmdesk.bench --stages`` times
+``LFMDESK_VISION_TOWER=fast|stock`` forces one (``python -m lfmdesk.bench --stages`` times
 both on any machine).
 """
 
@@ -27,10 +30,10 @@ import math
 import os
 from typing import Any, Literal, cast
 
-__all__ = ["VISION_TOWERS", "VisionTower", "install_fast_vision", "numpy_encoder_class"]
+__all__ = ["VISION_TOWERS", "VisionTower", "fast_encoder_class", "install_fast_vision"]
 
-VisionTower = Literal["auto", "numpy", "stock"]
-VISION_TOWERS: tuple[VisionTower, ...] = ("auto", "numpy", "stock")
+VisionTower = Literal["auto", "fast", "stock"]
+VISION_TOWERS: tuple[VisionTower, ...] = ("auto", "fast", "stock")
 _ENV = "LFMDESK_VISION_TOWER"
 
 _ROWS = 256  # rows per GELU chunk: its temporaries stay in the CPU's L2 cache
@@ -48,10 +51,10 @@ def install_fast_vision(model: Any, device: str, tower: VisionTower | None = Non
     Args:
         model: an mlx-vlm LFM2-VL model, weights already in their compute dtype.
         device: "cpu" or "gpu" (see ``backend_info``).
-        tower: "numpy", "stock" or "auto"; None reads ``LFMDESK_VISION_TOWER``.
+        tower: "fast", "stock" or "auto"; None reads ``LFMDESK_VISION_TOWER``.
 
     Returns:
-        The tower in use: "numpy" or "stock".
+        The tower in use: "fast" or "stock".
     """
     import mlx.core as mx
     from mlx.utils import tree_flatten
@@ -60,9 +63,9 @@ def install_fast_vision(model: Any, device: str, tower: VisionTower | None = Non
     stock = _stock_class(encoder)
     wanted = tower or requested_tower()
     float32 = all(w.dtype == mx.float32 for _, w in tree_flatten(encoder.parameters()))
-    use_numpy = float32 and (wanted == "numpy" or (wanted == "auto" and device == "cpu"))
-    encoder.__class__ = numpy_encoder_class(stock) if use_numpy else stock
-    return "numpy" if use_numpy else "stock"
+    fast = float32 and (wanted == "fast" or (wanted == "auto" and device == "cpu"))
+    encoder.__class__ = fast_encoder_class(stock) if fast else stock
+    return "fast" if fast else "stock"
 
 
 def _stock_class(encoder: Any) -> type:
@@ -73,97 +76,55 @@ def _stock_class(encoder: Any) -> type:
 _CLASSES: dict[type, type] = {}
 
 
-def numpy_encoder_class(stock: type) -> type:
-    """A subclass of mlx-vlm's SigLIP2 ``Encoder`` whose layers run in NumPy (made once)."""
+def fast_encoder_class(stock: type) -> type:
+    """A subclass of mlx-vlm's SigLIP2 ``Encoder`` with the fast layer (made once per class)."""
     if stock not in _CLASSES:
         _CLASSES[stock] = type(
-            "NumpyEncoder",
-            (stock,),
-            {"__call__": _numpy_encoder_call, "_lfmdesk_stock": stock},
+            "FastEncoder", (stock,), {"__call__": _fast_encoder_call, "_lfmdesk_stock": stock}
         )
     return _CLASSES[stock]
 
 
-def _numpy_encoder_call(
+def _fast_encoder_call(
     self: Any, x: Any, output_hidden_states: bool | None = None, mask: Any = None
 ) -> tuple[Any, ...]:
-    """``Encoder.__call__`` with the same inputs and outputs, computed in NumPy."""
+    """``Encoder.__call__``: same inputs, same outputs, one view at a time (bounded memory)."""
+    import mlx.core as mx
+
+    views = [x[i : i + 1] for i in range(x.shape[0])]
+    masks = [None if mask is None else mask[i % mask.shape[0]][None] for i in range(len(views))]
+    states = [x] if output_hidden_states else []
+    for layer in self.layers:
+        views = [_layer(layer, v, m) for v, m in zip(views, masks, strict=True)]
+        if output_hidden_states:
+            states.append(mx.concatenate(views) if len(views) > 1 else views[0])
+    return tuple(states) if output_hidden_states else (mx.concatenate(views),)
+
+
+def _layer(layer: Any, x: Any, mask: Any) -> Any:
+    """mlx-vlm's ``EncoderLayer`` for one view (1, L, D): MLX matmuls, NumPy element-wise."""
     import mlx.core as mx
     import numpy as np
 
-    mx.eval(x if mask is None else (x, mask))
-    hidden = np.array(x, dtype=np.float32)  # a copy we may overwrite
-    additive = None if mask is None else np.asarray(mask, dtype=np.float32)
-    states = [mx.array(hidden)] if output_hidden_states else []
-    for layer in self.layers:
-        weights = _LayerWeights(layer)
-        for row in range(hidden.shape[0]):  # one view at a time bounds the attention memory
-            row_mask = None if additive is None else additive[row % additive.shape[0], 0]
-            hidden[row] = weights.forward(hidden[row], row_mask)
-        if output_hidden_states:
-            states.append(mx.array(hidden))
-    return tuple(states) if output_hidden_states else (mx.array(hidden),)
-
-
-class _LayerWeights:
-    """One encoder layer's weights as NumPy views of the MLX arrays (no copies)."""
-
-    def __init__(self, layer: Any) -> None:
-        import numpy as np
-
-        def view(a: Any) -> Any:
-            return np.asarray(a)
-
-        attn, mlp = layer.self_attn, layer.mlp
-        self.heads = int(attn.num_heads)
-        self.scale = float(attn.scale)
-        self.norm1 = (view(layer.layer_norm1.weight), view(layer.layer_norm1.bias))
-        self.norm2 = (view(layer.layer_norm2.weight), view(layer.layer_norm2.bias))
-        self.eps1, self.eps2 = float(layer.layer_norm1.eps), float(layer.layer_norm2.eps)
-        self.q = (view(attn.q_proj.weight), view(attn.q_proj.bias))
-        self.k = (view(attn.k_proj.weight), view(attn.k_proj.bias))
-        self.v = (view(attn.v_proj.weight), view(attn.v_proj.bias))
-        self.out = (view(attn.out_proj.weight), view(attn.out_proj.bias))
-        self.fc1 = (view(mlp.fc1.weight), view(mlp.fc1.bias))
-        self.fc2 = (view(mlp.fc2.weight), view(mlp.fc2.bias))
-
-    def forward(self, x: Any, mask: Any) -> Any:
-        """``x + attn(ln1(x))`` then ``h + mlp(ln2(h))`` for one view: (L, D) -> (L, D)."""
-        h = x + self.attention(_layer_norm(x, *self.norm1, self.eps1), mask)
-        hidden = _linear(_layer_norm(h, *self.norm2, self.eps2), *self.fc1)
-        _gelu_inplace(hidden)
-        h += _linear(hidden, *self.fc2)
-        return h
-
-    def attention(self, a: Any, mask: Any) -> Any:
-        length = a.shape[0]
-        q = _linear(a, *self.q).reshape(length, self.heads, -1).transpose(1, 0, 2)
-        k = _linear(a, *self.k).reshape(length, self.heads, -1).transpose(1, 2, 0)
-        v = _linear(a, *self.v).reshape(length, self.heads, -1).transpose(1, 0, 2)
-        q *= self.scale
-        scores = q @ k  # (heads, L, L)
-        if mask is not None:
-            scores += mask  # (1, L): 0 for patches, -inf for padding
-        _softmax_inplace(scores)
-        context = (scores @ v).transpose(1, 0, 2).reshape(length, -1)
-        return _linear(context, *self.out)
-
-
-def _linear(x: Any, weight: Any, bias: Any) -> Any:
-    out = x @ weight.T
-    out += bias
-    return out
-
-
-def _layer_norm(x: Any, weight: Any, bias: Any, eps: float) -> Any:
-    import numpy as np
-
-    centred = x - x.mean(axis=-1, keepdims=True)
-    var = np.mean(np.square(centred), axis=-1, keepdims=True)
-    centred *= 1.0 / np.sqrt(var + np.float32(eps))
-    centred *= weight
-    centred += bias
-    return centred
+    attn, mlp = layer.self_attn, layer.mlp
+    _, length, dims = x.shape
+    heads = attn.num_heads
+    a = layer.layer_norm1(x)
+    q = attn.q_proj(a).reshape(1, length, heads, -1).transpose(0, 2, 1, 3)
+    k = attn.k_proj(a).reshape(1, length, heads, -1).transpose(0, 2, 3, 1)
+    v = attn.v_proj(a).reshape(1, length, heads, -1).transpose(0, 2, 1, 3)
+    scores = (q * attn.scale) @ k  # as mx.fast.scaled_dot_product_attention on CPU
+    mx.eval(scores)
+    probs = np.asarray(scores)  # a writable view of the evaluated scores: no copy
+    if mask is not None:
+        probs += np.asarray(mask)  # (1, 1, L): 0 for patches, -inf for padding
+    _softmax_inplace(probs)
+    context = (scores @ v).transpose(0, 2, 1, 3).reshape(1, length, dims)
+    h = x + attn.out_proj(context)
+    hidden = mlp.fc1(layer.layer_norm2(h))
+    mx.eval(hidden)
+    _gelu_inplace(np.asarray(hidden)[0])
+    return h + mlp.fc2(hidden)
 
 
 def _softmax_inplace(scores: Any) -> None:
