@@ -72,6 +72,7 @@ EXCLUDES = (
     "hypothesis",
     "mypy",
     "lfmdesk.bench",
+    "lfmdesk.perf",
 )
 
 

@@ -82,6 +82,7 @@ def run_app(argv: Sequence[str]) -> int:
     from lfmdesk.gui._engine_client import EngineClient
     from lfmdesk.gui._icon import app_icon
     from lfmdesk.gui._window import MainWindow
+    from lfmdesk.gui.support._startup_trace import trace_first_paint
     from lfmdesk.gui.support._ui_state import UiState
 
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -106,6 +107,7 @@ def run_app(argv: Sequence[str]) -> int:
         save_settings=_saver(),
         ui_state=UiState(),
     )
+    trace_first_paint(window)  # python -m lfmdesk.bench --startup
     window.show()
     client.start()
     if args.self_test:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lfmdesk._trace import mark
 from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
@@ -46,7 +47,7 @@ class ModelInfo:
         device: "gpu" or "cpu".
         blas: OpenBLAS preloaded for MLX on CPU, if any.
         load_seconds: wall time of the load.
-        vision_tower: how the vision encoder runs: "numpy" (the fast CPU path, see
+        vision_tower: how the vision encoder runs: "fast" (the fast CPU path, see
             ``_fast_vision``) or "stock" (mlx-vlm's).
     """
 
@@ -141,6 +142,7 @@ class Engine:
             load_seconds=time.perf_counter() - started,
             vision_tower=tower,
         )
+        mark("model-loaded")  # python -m lfmdesk.bench --startup
         return self._info
 
     def unload(self) -> None:
