@@ -313,3 +313,18 @@ def test_annotate_in_batches_reports_an_unreadable_image_and_goes_on(
         "shot0.png",
         "shot2.png",
     ]
+
+
+def test_leaving_a_run_early_ends_its_answers_and_the_engine_goes_on(engine: Engine) -> None:
+    requests = requests_of_every_kind()[:4]
+    batch = BatchEngine(engine, max_batch=2)
+    theirs = threading.Event()
+    events = batch.run(enumerate(requests), cancel=theirs)
+    next(events)  # the first event: the answers are under way
+    events.close()  # the caller stops listening mid-answer
+    assert not theirs.is_set() and not batch.busy
+    answers, failures = batched(batch, requests[:2])  # the same BatchEngine runs again
+    assert failures == {}
+    assert [answers[i][1].token_ids for i in range(2)] == [
+        single(engine, r)[1].token_ids for r in requests[:2]
+    ]

@@ -153,12 +153,14 @@ class BatchEngine:
         yields one ``RequestFailed`` and costs nothing. Setting ``cancel`` ends the answers in
         flight ("cancelled") and starts no new ones. Leaving the loop early cancels too.
         """
-        stop = cancel or threading.Event()
+        stop = threading.Event()  # ours: ending early must not set the caller's event
         source = iter(requests)
         keys: dict[int, K] = {}
         more = True
         try:
             while True:
+                if cancel is not None and cancel.is_set():
+                    stop.set()
                 while more and not stop.is_set() and len(keys) < self.max_batch:
                     item = next(source, None)
                     if item is None:
