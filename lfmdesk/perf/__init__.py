@@ -30,6 +30,7 @@ def add_throughput_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batches", default="1,2,4,8", help="batch sizes for --annotate")
     g.add_argument("--answer-tokens", type=int, default=40, help="tokens per --annotate answer")
     g.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
+    g.add_argument("--rounds", type=int, default=1, help="--annotate rounds (best is kept)")
     g.add_argument("--quick", action="store_true", help="small and fast: a smoke run")
 
 
@@ -42,7 +43,7 @@ def run_throughput(args: argparse.Namespace, model_dir: Path) -> int:
     machine = _machine()  # the load average before the benchmark adds its own
     repeat = 1 if args.quick else max(1, args.repeat)
     batches = (1, 4) if args.quick else tuple(int(b) for b in args.batches.split(","))
-    images = args.annotate or (4 if args.quick else 8)
+    images = args.annotate or (4 if args.quick else 16)
     tables: dict[str, Any] = {}
     if args.throughput or args.stages:
         print("running: stages ...", file=sys.stderr, flush=True)
@@ -51,7 +52,7 @@ def run_throughput(args: argparse.Namespace, model_dir: Path) -> int:
     if args.throughput or args.annotate:
         print(f"running: annotate {images} images ...", file=sys.stderr, flush=True)
         batch_rows, note = bench_annotate(
-            model_dir, images, batches=batches, tokens=args.answer_tokens
+            model_dir, images, batches=batches, tokens=args.answer_tokens, rounds=args.rounds
         )
         tables["annotate"] = (batch_rows, annotate_report(batch_rows, note))
     if args.throughput or args.startup:
