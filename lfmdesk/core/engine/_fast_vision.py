@@ -92,13 +92,23 @@ def _fast_encoder_call(
     import mlx.core as mx
 
     views = [x[i : i + 1] for i in range(x.shape[0])]
-    masks = [None if mask is None else mask[i % mask.shape[0]][None] for i in range(len(views))]
+    masks = [_padding(mask, i) for i in range(len(views))]
     states = [x] if output_hidden_states else []
     for layer in self.layers:
         views = [_layer(layer, v, m) for v, m in zip(views, masks, strict=True)]
         if output_hidden_states:
             states.append(mx.concatenate(views) if len(views) > 1 else views[0])
     return tuple(states) if output_hidden_states else (mx.concatenate(views),)
+
+
+def _padding(mask: Any, view: int) -> Any:
+    """The additive mask of ``view`` as NumPy (1, 1, L), or None when it has no padding."""
+    import numpy as np
+
+    if mask is None:
+        return None
+    row = np.asarray(mask[view % mask.shape[0]][None])
+    return row if np.any(row) else None  # all zeros: adding it changes nothing
 
 
 def _layer(layer: Any, x: Any, mask: Any) -> Any:
@@ -117,7 +127,7 @@ def _layer(layer: Any, x: Any, mask: Any) -> Any:
     mx.eval(scores)
     probs = np.asarray(scores)  # a writable view of the evaluated scores: no copy
     if mask is not None:
-        probs += np.asarray(mask)  # (1, 1, L): 0 for patches, -inf for padding
+        probs += mask  # (1, 1, L): 0 for patches, -inf for padding
     _softmax_inplace(probs)
     context = (scores @ v).transpose(0, 2, 1, 3).reshape(1, length, dims)
     h = x + attn.out_proj(context)
