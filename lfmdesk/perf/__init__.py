@@ -32,6 +32,12 @@ def add_throughput_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--repeat", type=int, default=3, help="runs per measurement (best is kept)")
     g.add_argument("--rounds", type=int, default=1, help="--annotate rounds (best is kept)")
     g.add_argument("--quick", action="store_true", help="small and fast: a smoke run")
+    g.add_argument(
+        "--compute",
+        choices=("auto", "native", "float32"),
+        default="auto",
+        help="engine compute for --stages/--annotate (float32: try the fast tower on a Mac)",
+    )
 
 
 def run_throughput(args: argparse.Namespace, model_dir: Path) -> int:
@@ -47,12 +53,18 @@ def run_throughput(args: argparse.Namespace, model_dir: Path) -> int:
     tables: dict[str, Any] = {}
     if args.throughput or args.stages:
         print("running: stages ...", file=sys.stderr, flush=True)
-        rows = bench_stages(model_dir, tokens=16 if args.quick else 32, repeat=repeat)
-        tables["stages"] = (rows, stages_report(rows, 16 if args.quick else 32))
+        tokens = 16 if args.quick else 32
+        rows = bench_stages(model_dir, tokens=tokens, repeat=repeat, compute=args.compute)
+        tables["stages"] = (rows, stages_report(rows, tokens))
     if args.throughput or args.annotate:
         print(f"running: annotate {images} images ...", file=sys.stderr, flush=True)
         batch_rows, note = bench_annotate(
-            model_dir, images, batches=batches, tokens=args.answer_tokens, rounds=args.rounds
+            model_dir,
+            images,
+            batches=batches,
+            tokens=args.answer_tokens,
+            rounds=args.rounds,
+            compute=args.compute,
         )
         tables["annotate"] = (batch_rows, annotate_report(batch_rows, note))
     if args.throughput or args.startup:

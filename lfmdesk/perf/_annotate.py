@@ -23,6 +23,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.perf._common import bench_image, cache_dir, force_tokens, peak_rss_mb
 
 __all__ = ["LABELS", "AnnotateRow", "annotate_report", "bench_annotate"]
@@ -105,6 +106,7 @@ def bench_annotate(
     batches: Sequence[int] = (1, 2, 4, 8),
     tokens: int = 40,
     rounds: int = 1,
+    compute: ComputeMode = "auto",
 ) -> tuple[list[AnnotateRow], str]:
     """Time Detect over ``images`` images one at a time and in each batch size.
 
@@ -114,7 +116,7 @@ def bench_annotate(
     from lfmdesk.core import Engine
     from lfmdesk.core.engine._fast_vision import install_fast_vision
 
-    engine = Engine()
+    engine = Engine(compute=compute)
     info = engine.load(model_dir)
     force_tokens(engine._processor)
     requests = _requests(images, tokens)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.perf._common import bench_image, cache_dir, force_tokens
 
 __all__ = ["PROMPT", "StageRow", "bench_stages", "stages_report"]
@@ -154,13 +155,15 @@ def _features_gap(model: Any, processor: Any, image: Any, device: str) -> float:
     return max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
 
 
-def bench_stages(model_dir: Path, *, tokens: int = 32, repeat: int = 3) -> list[StageRow]:
+def bench_stages(
+    model_dir: Path, *, tokens: int = 32, repeat: int = 3, compute: ComputeMode = "auto"
+) -> list[StageRow]:
     """Per-stage and end-to-end times for one 512x512 image, lfmdesk's tower and mlx-vlm's."""
     from lfmdesk.core import Engine, load_image
     from lfmdesk.core.engine._fast_vision import install_fast_vision
 
     path = bench_image(cache_dir() / "bench-512.png")
-    engine = Engine()
+    engine = Engine(compute=compute)
     info = engine.load(model_dir)
     model, processor = engine._model, engine._processor
     force_tokens(processor)

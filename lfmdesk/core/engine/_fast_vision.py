@@ -19,9 +19,10 @@ OpenBLAS used ~40% more CPU per matmul than MLX's, and two BLAS thread pools spi
 each other made it slower under load.)
 
 Where it runs: ``auto`` takes it on a CPU-only MLX with float32 tower weights (lfmdesk's
-CPU default) and keeps mlx-vlm's own tower on Apple GPUs, where Metal kernels are fast;
-``LFMDESK_VISION_TOWER=fast|stock`` forces one (``python -m lfmdesk.bench --stages`` times
-both on any machine).
+CPU default) and keeps mlx-vlm's own tower on Apple GPUs, where Metal kernels are fast and the
+weights keep the checkpoint's dtype (NumPy has no bfloat16). ``LFMDESK_VISION_TOWER=fast|stock``
+forces one where the weights allow; ``LFMDESK_VISION_TOWER=fast python -m lfmdesk.bench
+--stages --compute float32`` compares the two on any machine.
 """
 
 from __future__ import annotations
