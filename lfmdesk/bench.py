@@ -15,16 +15,24 @@ Rows:
 without it for the same number of tokens, and the logits processor's own time per token.
 
 ``--train`` instead trains a LoRA adapter for a few steps with lfmdesk's loop (batch 1, 512x512
-pictures) and reports seconds per step and peak memory (see ``lfmdesk._bench_train``).
+pictures) and reports seconds per step and peak memory (see ``lfmdesk.perf._train``).
 
 ``--live`` instead runs live mode (:func:`lfmdesk.core.live_session`, the live vision preset):
 a generated 320x240 video offered in real time, newest frame wins, until ``--live-frames``
 frames are analysed; it reports frames analysed per second, median latency (frame arrival to
 answer) and inference, their ratio, and the process's RSS at the start and the end.
 
-``--serve`` instead measures ``lfmdesk serve`` (see ``lfmdesk._bench_serve``): requests/s and
+``--serve`` instead measures ``lfmdesk serve`` (see ``lfmdesk.perf._serve``): requests/s and
 p50/p95 latency at concurrency 1/4/8 over HTTP, and the server's overhead per request against
 the engine alone (goal <= 1.05 at concurrency 1).
+
+Throughput (``lfmdesk.perf``), three tables; ``--throughput`` prints all three in one run:
+  ``--stages``      one request's time per stage (preprocessing, vision tower, projector, LM
+                    prefill, decode), lfmdesk's vision tower vs mlx-vlm's
+  ``--annotate N``  Detect over N images: images/minute one at a time and in batches
+                    (``--batches``), speed-up, identical answers, peak memory
+  ``--startup``     process start to window visible and to model loaded; ``lfmdesk ask``
+``--quick`` makes each table small (4 images, batches 1 and 4, one run each): a smoke run.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ from lfmdesk.core import (
     load_image,
     verify_model_dir,
 )
+from lfmdesk.perf import add_throughput_flags, run_throughput
+from lfmdesk.perf._common import bench_image, build_full_checkpoint, cache_dir, force_tokens
 
 PROMPT = "Describe this image in detail."
 FOLLOW_UP = "What colours do you see?"
@@ -66,40 +76,6 @@ class Row:
     note: str = ""
 
 
-def _cache_dir() -> Path:
-    base = os.environ.get("LFMDESK_BENCH_DIR") or Path.home() / ".cache" / "lfmdesk" / "bench"
-    return Path(base)
-
-
-def build_full_checkpoint() -> Path:
-    """The real-dimension random checkpoint, written once (a marker guards half-built dirs)."""
-    from lfmdesk.core.testing import write_checkpoint
-
-    dest = _cache_dir() / "lfm2.5-vl-450m-random"
-    if not (dest / ".complete").exists():
-        print(f"building a random-weight 450M checkpoint in {dest} (once)...", flush=True)
-        write_checkpoint(dest, style="lfm2.5", dims="full")
-        (dest / ".complete").write_text("ok\n")
-    return dest
-
-
-def _test_image(path: Path) -> Path:
-    import numpy as np
-    from PIL import Image
-
-    if not path.exists():
-        rng = np.random.default_rng(0)
-        pixels = (rng.random((512, 512, 3)) * 255).astype("uint8")
-        Image.fromarray(pixels).save(path)
-    return path
-
-
-def _force_tokens(processor: Any) -> None:
-    # Random weights hit the end token at random; force exactly TOKENS tokens.
-    tok = getattr(processor, "tokenizer", processor)
-    tok.stopping_criteria = lambda _t: False
-
-
 def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     """Raw ``mlx_vlm.stream_generate`` on one image, then a follow-up turn."""
     import mlx.core as mx
@@ -116,7 +92,7 @@ def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     if float32:
         _make_float32(model, quantized=_quantization_bits(model_dir) is not None)
     row.load_s = time.perf_counter() - tic
-    _force_tokens(processor)
+    force_tokens(processor)
     from lfmdesk.core import VisionSettings
     from lfmdesk.core.engine._tiling import apply_vision_settings
 
@@ -166,7 +142,7 @@ def bench_engine(model_dir: Path, image_path: Path) -> Row:
     tic = time.perf_counter()
     info = engine.load(model_dir)
     row.load_s = time.perf_counter() - tic
-    _force_tokens(engine._processor)
+    force_tokens(engine._processor)
     image = load_image(image_path)
     greedy = SamplingSettings(temperature=0.0, max_tokens=TOKENS, repetition_penalty=1.0)
     first = ChatRequest.single(PROMPT, [image], sampling=greedy)
@@ -300,7 +276,7 @@ def bench_live(model_dir: Path, frames: int) -> LiveRow:
 
     engine = Engine()
     info = engine.load(model_dir)
-    _force_tokens(engine._processor)
+    force_tokens(engine._processor)
     settings = LiveSettings(max_tokens=LIVE_TOKENS)
     greedy = SamplingSettings(temperature=0.0, repetition_penalty=1.0)
     warm = ((f, 0.0) for f in moving_box_frames(1, 320, 240))
@@ -410,10 +386,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--serve", action="store_true", help="benchmark lfmdesk serve instead")
     p.add_argument("--serve-tokens", type=int, default=16, help="answer length with --serve")
     p.add_argument("--serve-requests", type=int, default=8, help="requests per level (--serve)")
+    add_throughput_flags(p)
     args = p.parse_args(argv)
     model_dir = Path(args.model) if args.model else build_full_checkpoint()
     if args.train:
-        from lfmdesk._bench_train import bench_train, train_report
+        from lfmdesk.perf._train import bench_train, train_report
 
         trained = bench_train(model_dir, max(2, args.train_steps), args.train_compute)
         print(
@@ -421,14 +398,13 @@ def main(argv: list[str] | None = None) -> int:
         )
         return 0
     if args.constrained:
-        from lfmdesk._bench_constrained import bench_constrained, constrained_report
+        from lfmdesk.perf._constrained import bench_constrained, constrained_report
 
-        _cache_dir().mkdir(parents=True, exist_ok=True)
-        row = bench_constrained(model_dir, _test_image(_cache_dir() / "bench-512.png"))
+        row = bench_constrained(model_dir, bench_image(cache_dir() / "bench-512.png"))
         print(json.dumps(asdict(row), indent=2) if args.json else constrained_report(row))
         return 0
     if args.serve:
-        from lfmdesk._bench_serve import bench_serve, serve_report
+        from lfmdesk.perf._serve import bench_serve, serve_report
 
         served = bench_serve(model_dir, tokens=args.serve_tokens, requests=args.serve_requests)
         print(json.dumps(asdict(served), indent=2) if args.json else serve_report(served))
@@ -438,7 +414,9 @@ def main(argv: list[str] | None = None) -> int:
         live = bench_live(model_dir, max(1, args.live_frames))
         print(json.dumps(asdict(live), indent=2) if args.json else live_report(live))
         return 0
-    image = _test_image(_cache_dir() / "bench-512.png")
+    if args.throughput or args.stages or args.annotate or args.startup:
+        return run_throughput(args, model_dir)
+    image = bench_image(cache_dir() / "bench-512.png")
     steps: list[tuple[str, Callable[[], Row | None]]] = [
         ("raw mlx-vlm, as shipped", lambda: bench_raw(model_dir, image, float32=False)),
         ("raw mlx-vlm, engine's config", lambda: bench_raw(model_dir, image, float32=True)),

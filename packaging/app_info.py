@@ -87,7 +87,7 @@ EXCLUDES = (
     "hypothesis",
     "mypy",
     "lfmdesk.bench",
-    "lfmdesk._bench_serve",
+    "lfmdesk.perf",
 )
 
 

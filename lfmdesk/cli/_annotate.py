@@ -18,7 +18,7 @@ from typing import Any
 from lfmdesk.cli._dataset import add_export_flags, run_export, warn
 from lfmdesk.cli._engine import CommandEngine, open_engine
 from lfmdesk.cli._output import ProgressBar, terminal_safe
-from lfmdesk.core import AppSettings, DetectionResult, LoadedImage, parse_detections
+from lfmdesk.core import AppSettings, DetectionResult, Engine, LoadedImage, parse_detections
 from lfmdesk.core._errors import FolderNotEmptyError, InputError
 from lfmdesk.core.datasets._batch import (
     SKIP_DONE,
@@ -29,13 +29,16 @@ from lfmdesk.core.datasets._batch import (
     ImageAnnotated,
     ImageFailed,
     ImageSkipped,
+    ManyDetector,
     annotate_project,
     detection_request,
     plan_batch,
 )
+from lfmdesk.core.datasets._detect_many import engine_detector
 from lfmdesk.core.datasets._parallel import annotate_concurrently
 from lfmdesk.core.datasets._project import Project
 from lfmdesk.core.datasets.formats._table import check_out
+from lfmdesk.core.engine._batch import DEFAULT_BATCH
 
 __all__ = ["add_annotate_parser", "cmd_annotate"]
 
@@ -62,6 +65,15 @@ def add_annotate_parser(
     p.add_argument("--redo", action="store_true", help="detect again images already done")
     p.add_argument("--json", action="store_true", help="one JSON line per image on stdout")
     p.add_argument(
+        "--batch",
+        "-b",
+        type=int,
+        default=DEFAULT_BATCH,
+        metavar="B",
+        help=f"answer B images together on this machine (default {DEFAULT_BATCH}; 1: one at a "
+        "time)",
+    )
+    p.add_argument(
         "--concurrency",
         "-j",
         type=int,
@@ -85,6 +97,16 @@ def _engine_detector(
         return parse_detections(text, image.width, image.height)
 
     return detect
+
+
+def _detector(
+    engine: CommandEngine, settings: AppSettings, batch: int
+) -> Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult] | ManyDetector:
+    # Batching shares decode steps on a local engine; a remote server batches by itself
+    # (--concurrency keeps that many requests in flight instead).
+    if batch == 1 or not isinstance(engine, Engine):
+        return _engine_detector(engine, settings)
+    return engine_detector(engine, settings.sampling, settings.vision, batch=batch)
 
 
 def _event_json(event: BatchEvent) -> dict[str, Any] | None:
@@ -161,6 +183,8 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
         raise InputError(
             "--concurrency needs --backend URL: the local engine answers one at a time"
         )
+    if args.batch < 1:
+        raise InputError(f"--batch must be at least 1, got {args.batch}")
     project = Project(args.folder)
     plan = plan_batch(project, args.labels, redo=args.redo)  # bad input fails before loading
     if args.format:  # a refused OUT is said now, not after the whole batch
@@ -171,7 +195,7 @@ def cmd_annotate(args: argparse.Namespace, settings: AppSettings) -> int:
     engine = open_engine(args, settings, stream=False) if plan.todo else None
     cancel = threading.Event()
     try:
-        detect = _engine_detector(engine, settings) if engine else None
+        detect = _detector(engine, settings, args.batch) if engine else None
         finished = _run(project, args, detect, cancel)
     except KeyboardInterrupt:
         cancel.set()

@@ -120,6 +120,7 @@ def run_app(argv: Sequence[str]) -> int:
     from lfmdesk.gui._icon import app_icon
     from lfmdesk.gui._window import MainWindow
     from lfmdesk.gui.support._file_open import FileOpenForwarder
+    from lfmdesk.gui.support._startup_trace import trace_first_paint
     from lfmdesk.gui.support._ui_state import UiState
 
     app = _application()
@@ -146,6 +147,7 @@ def run_app(argv: Sequence[str]) -> int:
         save_settings=_saver(),
         ui_state=UiState(),
     )
+    trace_first_paint(window)  # python -m lfmdesk.bench --startup
     window.show()
     if warning:
         window.show_warning(warning)

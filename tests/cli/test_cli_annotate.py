@@ -76,3 +76,29 @@ def test_annotate_bad_input_is_one_line_and_changes_nothing(
 def test_annotate_a_missing_folder(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["annotate", str(tmp_path / "nope"), "--labels", "car"]) == 2
     assert "not a folder" in capsys.readouterr().err
+
+
+def test_annotate_in_batches_saves_what_one_at_a_time_saves(
+    fixture_models: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    model = ["--model", str(fixture_models["8bit"]), "--max-tokens", "12", "--temperature", "0"]
+    runs = {}
+    for batch in ("1", "3"):
+        (tmp_path / batch).mkdir()
+        folder = _folder(tmp_path / batch)
+        args = ["annotate", str(folder), "--labels", "car", "--json", "--batch", batch, *model]
+        assert main(args) == 0
+        lines = _lines(capsys.readouterr().out)
+        assert sorted(r["image"] for r in lines) == ["shot0.png", "shot1.png", "shot2.png"]
+        runs[batch] = {r["image"]: Project(folder).load(str(r["image"])) for r in lines}
+    assert runs["1"] == runs["3"]
+
+
+def test_annotate_batch_must_be_positive(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    folder = _folder(tmp_path)
+    assert main(["annotate", str(folder), "--labels", "car", "--batch", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--batch must be at least 1" in err and err.count("\n") == 1
+    assert not (folder / ".lfmdesk").exists()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,16 +17,20 @@ from lfmdesk.core import (
     LoadedImage,
     Project,
     add_box,
+    load_image,
     make_box,
 )
+from lfmdesk.core.datasets import _batch as batch_module
 from lfmdesk.core.datasets._batch import (
     SKIP_DONE,
     SKIP_EDITED,
     BatchFinished,
     BatchStarted,
+    Detected,
     ImageAnnotated,
     ImageFailed,
     ImageSkipped,
+    Readable,
     annotate_project,
     plan_batch,
 )
@@ -127,3 +133,75 @@ def test_labels_with_control_characters_are_saved_clean_and_resume(tmp_path: Pat
     again = Detector()
     events = list(annotate_project(project, labels, again))
     assert again.calls == [] and isinstance(events[-1], BatchFinished)  # all done: resumed
+
+
+def _result(image: LoadedImage, label: str) -> DetectionResult:
+    det = Detection(label, (0.0, 0.0, 0.5, 1.0), (0, 0, image.width // 2, image.height))
+    return DetectionResult((det,), (), "normalized", False)
+
+
+class NewestFirst:
+    """A ManyDetector holding ``width`` images at a time and answering the newest first."""
+
+    def __init__(self, width: int, cancel_after: int | None = None) -> None:
+        self.width = width
+        self.cancel_after = cancel_after
+        self.held_most = 0
+
+    def detect_many(
+        self, images: Iterator[Readable], labels: tuple[str, ...], cancel: threading.Event
+    ) -> Iterator[Detected]:
+        pending: list[Readable] = []
+        answered = 0
+        for item in itertools.chain(images, [None]):  # None: the end, answer what is left
+            if item is not None:
+                pending.append(item)
+                self.held_most = max(self.held_most, len(pending))
+                if len(pending) < self.width:
+                    continue
+            while pending:
+                key, image = pending.pop()
+                assert isinstance(image, LoadedImage)
+                answered += 1
+                if answered == self.cancel_after:
+                    cancel.set()  # Cancel pressed while this answer was being written
+                yield Detected(key, image, _result(image, labels[0]), None, 0.1)
+
+
+def test_a_many_detector_saves_each_image_as_it_finishes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project = _project(tmp_path, 6)
+    detector = NewestFirst(width=3)
+    reads: list[int] = []  # for each image read: how many answers had been saved by then
+
+    def counting_load(path: Path) -> LoadedImage:
+        reads.append(sum(1 for p in tmp_path.glob(".lfmdesk/annotations/*.json")))
+        return load_image(path)
+
+    monkeypatch.setattr(batch_module, "load_image", counting_load)
+    events = list(annotate_project(project, "car", detector))
+    # Images are read as the detector makes room, never the whole project up front.
+    assert reads == [0, 0, 0, 3, 3, 3]
+    done = [e for e in events if isinstance(e, ImageAnnotated)]
+    assert [e.image for e in done] == [f"img{i}.png" for i in (2, 1, 0, 5, 4, 3)]
+    assert [e.index for e in done] == [1, 2, 3, 4, 5, 6]  # progress counts finished images
+    assert {e.total for e in done} == {6}
+    assert detector.held_most == 3  # images are read only as the detector has room
+    for i in range(6):
+        ann = project.load(f"img{i}.png")
+        assert ann is not None and ann.boxes[0].px == (0, 0, (64 + i) // 2, 48)
+    finished = events[-1]
+    assert isinstance(finished, BatchFinished) and finished.annotated == 6
+
+
+def test_a_cancelled_many_detector_saves_nothing_unfinished_and_resumes(tmp_path: Path) -> None:
+    project = _project(tmp_path, 6)
+    events = list(annotate_project(project, "car", NewestFirst(width=3, cancel_after=2)))
+    assert [e.image for e in events if isinstance(e, ImageAnnotated)] == ["img2.png"]
+    assert isinstance(events[-1], BatchFinished) and events[-1].cancelled
+    assert [k for k in (f"img{i}.png" for i in range(6)) if project.load(k)] == ["img2.png"]
+    again = list(annotate_project(project, "car", NewestFirst(width=2)))
+    assert sorted(e.image for e in again if isinstance(e, ImageAnnotated)) == [
+        f"img{i}.png" for i in (0, 1, 3, 4, 5)
+    ]

@@ -8,6 +8,10 @@ the same labels are skipped, and images a person has edited are never touched.
 
     for event in annotate_project(project, ("car", "person"), detect):
         print(event)  # BatchStarted, ImageAnnotated / ImageSkipped / ImageFailed..., BatchFinished
+
+``detect`` answers one image at a time; a :class:`ManyDetector` (``engine_detector`` in
+``_detect_many``: several answers decoding together on one engine) is given the images as
+they are read and hands results back as they finish. Either way the rules above hold.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from lfmdesk.core._errors import InputError, LfmdeskError
 from lfmdesk.core._files import reason
@@ -35,9 +40,12 @@ __all__ = [
     "BatchFinished",
     "BatchPlan",
     "BatchStarted",
+    "Detected",
     "ImageAnnotated",
     "ImageFailed",
     "ImageSkipped",
+    "ManyDetector",
+    "Readable",
     "annotate_project",
     "detection_request",
     "plan_batch",
@@ -48,6 +56,38 @@ SKIP_DONE = "already detected with these labels"
 SKIP_EDITED = "edited by a person; left as it is"
 
 Detector = Callable[[LoadedImage, tuple[str, ...], threading.Event], DetectionResult]
+Readable = tuple[str, LoadedImage | LfmdeskError]  # a project key and its image, or why not
+
+
+@dataclass(frozen=True)
+class Detected:
+    """One image's answer from a detector, or why there is none.
+
+    Attributes:
+        key: the project key.
+        image: the picture the model saw (None when it could not be read).
+        result: the parsed answer (None on failure).
+        error: a one-line reason when there is no result.
+        seconds: how long this image took, reading included.
+    """
+
+    key: str
+    image: LoadedImage | None
+    result: DetectionResult | None
+    error: str | None
+    seconds: float
+
+
+@runtime_checkable
+class ManyDetector(Protocol):
+    """Detects in many images at once, reading each only when it has room for it."""
+
+    def detect_many(
+        self, images: Iterator[Readable], labels: tuple[str, ...], cancel: threading.Event
+    ) -> Iterator[Detected]:
+        """One ``Detected`` per image, in the order they finish; none for answers cut
+        short by ``cancel``. Pulls from ``images`` lazily."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -80,7 +120,7 @@ class BatchStarted:
 class ImageAnnotated:
     """One image was detected and its annotation saved."""
 
-    index: int  # 1-based among plan.todo
+    index: int  # 1-based count of images finished so far (plan.todo order, one at a time)
     total: int
     image: str
     annotation: ImageAnnotation
@@ -186,7 +226,7 @@ def record_detections(
 def annotate_project(
     project: Project,
     labels: str | Sequence[str],
-    detect: Detector,
+    detect: Detector | ManyDetector,
     *,
     cancel: threading.Event | None = None,
     redo: bool = False,
@@ -196,13 +236,15 @@ def annotate_project(
     Args:
         project: the project to annotate.
         labels: what to find.
-        detect: runs the model on one image: ``detect(image, labels, cancel) -> DetectionResult``.
-        cancel: set it to stop after the current image (its answer is cut short).
+        detect: runs the model on one image: ``detect(image, labels, cancel) ->
+            DetectionResult``; or a :class:`ManyDetector` with several images in flight.
+        cancel: set it to stop: answers being written are cut short and not saved.
         redo: see :func:`plan_batch`.
 
     Yields:
         ``BatchStarted``, one ``ImageSkipped`` per skipped image, then per image
-        ``ImageAnnotated`` or ``ImageFailed``, and ``BatchFinished`` last.
+        ``ImageAnnotated``, ``ImageSkipped`` (edited meanwhile) or ``ImageFailed`` in the
+        order they finish, and ``BatchFinished`` last.
     """
     stop = cancel or threading.Event()
     plan = plan_batch(project, labels, redo=redo)
@@ -211,43 +253,81 @@ def annotate_project(
     skipped = [(k, SKIP_DONE) for k in plan.done] + [(k, SKIP_EDITED) for k in plan.edited]
     for key, why in (*skipped, *plan.problems):
         yield ImageSkipped(key, why)
-    annotated = failed = 0
+    many = detect if isinstance(detect, ManyDetector) else _OneAtATime(detect)
+    results = many.detect_many(_read_lazily(project, plan.todo, stop), plan.labels, stop)
+    annotated = failed = finished = 0
     total = len(plan.todo)
-    for index, key in enumerate(plan.todo, 1):
-        if stop.is_set():
-            break
-        event = _annotate_one(project, key, plan.labels, detect, stop, index, total)
-        if event is None:  # cancelled mid-answer: nothing saved for this image
-            break
-        annotated += isinstance(event, ImageAnnotated)
-        failed += isinstance(event, ImageFailed)
-        yield event
+    try:
+        for done in results:
+            if stop.is_set():  # cancelled while this answer was written: nothing saved
+                break
+            finished += 1
+            event = _record(project, done, plan.labels, finished, total)
+            annotated += isinstance(event, ImageAnnotated)
+            failed += isinstance(event, ImageFailed)
+            yield event
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:  # answers still in flight end now
+            close()
     elapsed = time.perf_counter() - started
     yield BatchFinished(
         annotated, failed, len(skipped) + len(plan.problems), stop.is_set(), elapsed
     )
 
 
-def _annotate_one(
-    project: Project,
-    key: str,
-    labels: tuple[str, ...],
-    detect: Detector,
-    stop: threading.Event,
-    index: int,
-    total: int,
-) -> ImageAnnotated | ImageSkipped | ImageFailed | None:
-    began = time.perf_counter()
-    try:
-        image = load_image(project.image_path(key))
-        result = detect(image, labels, stop)
+def _read_lazily(
+    project: Project, keys: Sequence[str], stop: threading.Event
+) -> Iterator[Readable]:
+    """Each image read only when a detector asks for it (memory holds what is in flight)."""
+    for key in keys:
         if stop.is_set():
-            return None
-        ann = record_detections(project, key, image, result, labels)
+            return
+        try:
+            yield key, load_image(project.image_path(key))
+        except LfmdeskError as exc:
+            yield key, exc
+
+
+def _record(
+    project: Project, done: Detected, labels: tuple[str, ...], index: int, total: int
+) -> ImageAnnotated | ImageSkipped | ImageFailed:
+    if done.image is None or done.result is None:
+        return ImageFailed(index, total, done.key, done.error or "no answer")
+    try:
+        ann = record_detections(project, done.key, done.image, done.result, labels)
     except LfmdeskError as exc:
-        return ImageFailed(index, total, key, str(exc))
+        return ImageFailed(index, total, done.key, str(exc))
     except OSError as exc:  # cannot save (disk full, a symbolic link in the way)
-        return ImageFailed(index, total, key, f"cannot save its boxes ({reason(exc)})")
+        return ImageFailed(index, total, done.key, f"cannot save its boxes ({reason(exc)})")
     if ann is None:
-        return ImageSkipped(key, SKIP_EDITED)
-    return ImageAnnotated(index, total, key, ann, result.dropped, time.perf_counter() - began)
+        return ImageSkipped(done.key, SKIP_EDITED)
+    return ImageAnnotated(index, total, done.key, ann, done.result.dropped, done.seconds)
+
+
+class _OneAtATime:
+    """A one-image ``Detector`` as a ``ManyDetector``: each image answered before the next."""
+
+    def __init__(self, detect: Detector) -> None:
+        self._detect = detect
+
+    def detect_many(
+        self, images: Iterator[Readable], labels: tuple[str, ...], cancel: threading.Event
+    ) -> Iterator[Detected]:
+        while True:
+            began = time.perf_counter()
+            item = next(images, None)  # reads the image: its time counts
+            if item is None:
+                return
+            key, image = item
+            if isinstance(image, LfmdeskError):
+                yield Detected(key, None, None, str(image), 0.0)
+                continue
+            try:
+                result = self._detect(image, labels, cancel)
+            except LfmdeskError as exc:
+                yield Detected(key, image, None, str(exc), time.perf_counter() - began)
+                continue
+            if cancel.is_set():
+                return
+            yield Detected(key, image, result, None, time.perf_counter() - began)

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lfmdesk._trace import mark
 from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError, one_line
 from lfmdesk.core._files import read_regular
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._constrained import GrammarTokenizer, logits_processor
+from lfmdesk.core.engine._fast_vision import install_fast_vision
 from lfmdesk.core.engine._loader import load_lfm2_vl, say_ignored_once
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
@@ -53,6 +55,8 @@ class ModelInfo:
         load_seconds: wall time of the load.
         notices: what lfmdesk ignored in the folder (code files, ``auto_map``), one line each.
         adapter: the LoRA adapter folder applied on top, if any.
+        vision_tower: how the vision encoder runs: "fast" (the fast CPU path, see
+            ``_fast_vision``) or "stock" (mlx-vlm's).
     """
 
     path: Path
@@ -64,6 +68,7 @@ class ModelInfo:
     load_seconds: float
     notices: tuple[str, ...] = ()
     adapter: Path | None = None
+    vision_tower: str = "stock"
 
 
 def _display_name(path: Path) -> str:
@@ -146,6 +151,7 @@ class Engine:
         use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
         if use_f32:
             _make_float32(model, quantized=bits is not None)
+        tower = install_fast_vision(model, backend.device)
         import mlx.core as mx
 
         mx.set_cache_limit(CACHE_LIMIT_BYTES)
@@ -162,7 +168,9 @@ class Engine:
             load_seconds=time.perf_counter() - started,
             notices=(folder.notice,) if folder.notice else (),
             adapter=adapter_dir,
+            vision_tower=tower,
         )
+        mark("model-loaded")  # python -m lfmdesk.bench --startup
         return self._info
 
     def unload(self) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal, Slot
 from PySide6.QtGui import QImage
@@ -28,8 +29,10 @@ from lfmdesk.core import (
     read_live_answer,
 )
 from lfmdesk.gui._engine_client import EngineClient
-from lfmdesk.gui.live._sources import FrameSource
 from lfmdesk.gui.support._qtimage import qimage_to_pil
+
+if TYPE_CHECKING:  # QtMultimedia loads when live mode is first used, not at start-up
+    from lfmdesk.gui.live._sources import FrameSource
 
 __all__ = ["LiveController"]
 

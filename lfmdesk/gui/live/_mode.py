@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PIL import Image
-from PySide6.QtCore import QObject, Signal, Slot
+from PySide6.QtCore import QEvent, QObject, Signal, Slot
 from PySide6.QtGui import QAction, QImage, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QStackedWidget, QToolBar, QWidget
 
@@ -19,15 +20,11 @@ from lfmdesk.core import LiveResult, LiveSettings, SamplingSettings
 from lfmdesk.gui._engine_client import EngineClient
 from lfmdesk.gui.live._loop import LiveController
 from lfmdesk.gui.live._panel import LivePanel
-from lfmdesk.gui.live._sources import (
-    CameraSource,
-    FrameSource,
-    VideoFileSource,
-    camera_device,
-    list_cameras,
-)
 from lfmdesk.gui.live._view import LiveView
 from lfmdesk.gui.support._qtimage import qimage_to_pil
+
+if TYPE_CHECKING:  # QtMultimedia (sources) loads when live mode is first used, not at start-up
+    from lfmdesk.gui.live._sources import FrameSource
 
 __all__ = ["VIDEO_FILTER", "VIDEO_SUFFIXES", "LiveMode"]
 
@@ -70,10 +67,20 @@ class LiveMode(QObject):
         self._sampling_now, self._store_snapshot = sampling_now, store_snapshot
         self.view = LiveView()
         area.addWidget(self.view)
-        self.panel = LivePanel(settings, list_cameras())
+        self.panel = LivePanel(settings, [])  # cameras are listed when the panel first shows
+        self.panel.installEventFilter(self)
         self.controller = LiveController(client, self._settings_now, self)
         self._connect()
         self.panel.set_running(False)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        """List the cameras when the Live panel is first shown (QtMultimedia loads then)."""
+        if watched is self.panel and event.type() == QEvent.Type.Show:
+            from lfmdesk.gui.live._sources import list_cameras
+
+            self.panel.removeEventFilter(self)
+            self.panel.set_cameras(list_cameras())
+        return super().eventFilter(watched, event)
 
     def _connect(self) -> None:
         c, panel = self.controller, self.panel
@@ -112,6 +119,8 @@ class LiveMode(QObject):
     @Slot(bytes)
     def start_camera(self, camera_id: bytes) -> None:
         """Preview (and analyse) the camera with ``camera_id`` (b"": the default one)."""
+        from lfmdesk.gui.live._sources import CameraSource, camera_device
+
         device = camera_device(camera_id) if camera_id else None
         self.start_source(CameraSource(device))
 
@@ -123,6 +132,8 @@ class LiveMode(QObject):
 
     def open_video(self, path: Path) -> None:
         """Play ``path`` in a loop as the live source."""
+        from lfmdesk.gui.live._sources import VideoFileSource
+
         self.start_source(VideoFileSource(path))
 
     def open_videos_among(self, paths: list[str]) -> list[str]:

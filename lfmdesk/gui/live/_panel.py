@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QTimer, Signal, Slot
 from PySide6.QtWidgets import (
@@ -23,7 +24,9 @@ from PySide6.QtWidgets import (
 )
 
 from lfmdesk.core import LiveSettings
-from lfmdesk.gui.live._sources import CameraInfo
+
+if TYPE_CHECKING:  # QtMultimedia loads when live mode is first used, not at start-up
+    from lfmdesk.gui.live._sources import CameraInfo
 
 __all__ = ["LivePanel"]
 
