@@ -138,6 +138,25 @@ def test_greedy_answers_in_a_batch_equal_the_answers_one_at_a_time(
         assert got.vision_cache_hits == got.images  # encoded by the single runs above
 
 
+def test_constrained_detect_answers_in_a_batch_equal_them_one_at_a_time(engine: Engine) -> None:
+    # Detect is constrained by default: each row keeps its own grammar and guard.
+    sampling = SamplingSettings(temperature=0.0, max_tokens=48, constrained=True)
+    requests = [
+        detection_request(make_image(w, h, 40 + i), ("car", "person"), sampling)
+        for i, (w, h) in enumerate([(96, 64), (300, 200), (64, 96), (512, 512)])
+    ]
+    assert all(r.constraint is not None for r in requests)
+    alone = [single(engine, r) for r in requests]
+    answers, failures = batched(BatchEngine(engine, max_batch=4), requests)
+    assert failures == {}
+    for i, (text, stats) in enumerate(alone):
+        assert answers[i][0] == text and answers[i][1].token_ids == stats.token_ids
+        image = requests[i].images[0]
+        found = parse_detections(answers[i][0], image.width, image.height)
+        assert not found.dropped and not found.truncated
+        assert {d.label for d in found.detections} <= {"car", "person"}
+
+
 def test_a_repeated_image_is_encoded_once(engine: Engine) -> None:
     image = make_image(333, 222, 42)
     requests = [

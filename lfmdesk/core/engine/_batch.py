@@ -28,7 +28,7 @@ import itertools
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Hashable, Iterable
+from collections.abc import Callable, Generator, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -216,7 +216,7 @@ class BatchEngine:
         from mlx_vlm.tokenizer_utils import make_streaming_detokenizer
 
         detokenizer = make_streaming_detokenizer(engine._processor)
-        processors = _row_processors(request.sampling)
+        processors = _row_processors(request.sampling, engine._logits_processors(request))
         (uid,) = self._generator().insert(  # nothing after this may fail: the row is in
             [plan.full],
             max_tokens=[request.sampling.max_tokens],
@@ -341,8 +341,10 @@ def _cancelled_before_start(job: _Job) -> GenerationStats:
 Processor = Callable[[Any, Any], Any]
 
 
-def _row_processors(s: SamplingSettings) -> list[Processor]:
-    """The single path's logits processors for one row, then its sampler (if not greedy)."""
+def _row_processors(s: SamplingSettings, constraint: Sequence[Processor]) -> list[Processor]:
+    """The single path's logits processors for one row (repetition penalty, then the grammar
+    of a constrained request), then its sampler (if not greedy): last, so it draws from what
+    the grammar allows."""
     from mlx_vlm.generate.common import DEFAULT_REPETITION_CONTEXT_SIZE
     from mlx_vlm.sample_utils import make_logits_processors
 
@@ -350,6 +352,7 @@ def _row_processors(s: SamplingSettings) -> list[Processor]:
     processors: list[Processor] = make_logits_processors(
         repetition_penalty=penalty, repetition_context_size=DEFAULT_REPETITION_CONTEXT_SIZE
     )
+    processors.extend(constraint)
     if s.temperature > 0:
         processors.append(_DrawToken(s))
     return processors
@@ -365,7 +368,9 @@ class _DrawToken:
     def __init__(self, s: SamplingSettings) -> None:
         from mlx_vlm.sample_utils import make_sampler
 
-        self._sample = make_sampler(temp=s.temperature, top_p=s.top_p, min_p=s.min_p)
+        self._sample = make_sampler(
+            temp=s.temperature, top_p=s.top_p, min_p=s.min_p, top_k=max(s.top_k, 0)
+        )
 
     def __call__(self, _tokens: Any, logits: Any) -> Any:
         import mlx.core as mx
