@@ -82,15 +82,14 @@ def bench_raw(model_dir: Path, image: Path, *, float32: bool) -> Row:
     from mlx_vlm import stream_generate
     from mlx_vlm.prompt_utils import apply_chat_template
 
-    from lfmdesk.core.engine._engine import _make_float32, _quantization_bits
-    from lfmdesk.core.engine._loader import load_lfm2_vl
+    from lfmdesk.core.engine._loader import load_lfm2_vl, make_float32, quantization_bits
 
     row = Row("raw mlx-vlm, engine's config" if float32 else "raw mlx-vlm, as shipped")
     tic = time.perf_counter()
     # mlx_vlm.load itself, on the staged folder: a benchmarked folder runs no code either.
     model, processor = load_lfm2_vl(verify_model_dir(model_dir))
     if float32:
-        _make_float32(model, quantized=_quantization_bits(model_dir) is not None)
+        make_float32(model, quantized=quantization_bits(model_dir) is not None)
     row.load_s = time.perf_counter() - tic
     force_tokens(processor)
     from lfmdesk.core import VisionSettings

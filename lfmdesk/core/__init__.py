@@ -57,13 +57,8 @@ from lfmdesk.core.answers._grounding import (  # noqa: E402
     parse_detections,
     split_labels,
 )
-from lfmdesk.core.answers._tools import (  # noqa: E402
-    ToolCall,
-    ToolCallParse,
-    load_tool_specs,
-    parse_tool_calls,
-    tool_response_text,
-)
+from lfmdesk.core.answers._tool_specs import load_tool_specs, tool_response_text  # noqa: E402
+from lfmdesk.core.answers._tools import ToolCall, ToolCallParse, parse_tool_calls  # noqa: E402
 from lfmdesk.core.chat._conversation import DEFAULT_TITLE, Conversation, Turn  # noqa: E402
 from lfmdesk.core.chat._store import (  # noqa: E402
     ConversationStore,

@@ -114,12 +114,12 @@ def raw_mlx_vlm(
     from mlx_vlm import generate, load
     from mlx_vlm.prompt_utils import apply_chat_template
 
-    from lfmdesk.core.engine._engine import _make_float32
+    from lfmdesk.core.engine._loader import make_float32
     from lfmdesk.core.engine._tiling import apply_vision_settings
 
     model, processor = load(str(model_dir))
     if float32:
-        _make_float32(model, quantized=True)
+        make_float32(model, quantized=True)
     apply_vision_settings(processor.image_processor, vision)
     prompt = apply_chat_template(processor, model.config, question, num_images=int(bool(image)))
     bos = processor.tokenizer.bos_token

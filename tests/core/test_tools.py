@@ -10,6 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lfmdesk.core._errors import ToolSpecError
+from lfmdesk.core.answers._tool_specs import (
+    load_tool_specs,
+    tool_response_text,
+    tools_system_prompt,
+)
 from lfmdesk.core.answers._tools import (
     MARKERS,
     TOOL_CALL_END,
@@ -18,10 +23,7 @@ from lfmdesk.core.answers._tools import (
     TOOL_RESPONSE_START,
     ToolCall,
     ToolCallParse,
-    load_tool_specs,
     parse_tool_calls,
-    tool_response_text,
-    tools_system_prompt,
 )
 
 

@@ -8,7 +8,6 @@ method safe to call from elsewhere.
 from __future__ import annotations
 
 import gc
-import json
 import threading
 import time
 from collections.abc import Iterator
@@ -18,12 +17,17 @@ from typing import Any
 
 from lfmdesk._trace import mark
 from lfmdesk.core._errors import EngineError, LfmdeskError, ModelInvalidError, one_line
-from lfmdesk.core._files import read_regular
 from lfmdesk.core.engine._backend import ComputeMode, backend_info, warn_once_if_slow
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._constrained import GrammarTokenizer, logits_processor
 from lfmdesk.core.engine._fast_vision import install_fast_vision
-from lfmdesk.core.engine._loader import load_lfm2_vl, say_ignored_once
+from lfmdesk.core.engine._loader import (
+    display_name,
+    load_lfm2_vl,
+    make_float32,
+    quantization_bits,
+    say_ignored_once,
+)
 from lfmdesk.core.engine._session import PrefixState
 from lfmdesk.core.engine._tiling import apply_vision_settings, plan_tiles
 from lfmdesk.core.engine._vision_cache import VisionFeatureCache, image_cache_key
@@ -31,7 +35,6 @@ from lfmdesk.core.engine.prompt._render import PromptParts, render_prompt
 from lfmdesk.core.engine.prompt._tokens import PromptTokens, splice_images, split_after
 from lfmdesk.core.images._load import LoadedImage
 from lfmdesk.core.models._store import verify_model_dir
-from lfmdesk.core.models._verify import MAX_SUPPORT_BYTES
 
 __all__ = ["Engine", "ModelInfo"]
 
@@ -69,25 +72,6 @@ class ModelInfo:
     notices: tuple[str, ...] = ()
     adapter: Path | None = None
     vision_tower: str = "stock"
-
-
-def _display_name(path: Path) -> str:
-    # HF cache: .../models--Org--Name/snapshots/<sha> -> Org/Name
-    for parent in (path, *path.parents):
-        if parent.name.startswith("models--"):
-            return parent.name[len("models--") :].replace("--", "/")
-    return path.name
-
-
-def _make_float32(model: Any, quantized: bool) -> None:
-    # CPU MLX: bf16 and quantized matmuls bypass BLAS; float32 goes through OpenBLAS (~10x).
-    import mlx.core as mx
-    from mlx_vlm.quant_utils import dequantize_model
-
-    if quantized:
-        dequantize_model(model)
-    model.set_dtype(mx.float32)
-    mx.eval(model.parameters())
 
 
 class Engine:
@@ -147,10 +131,10 @@ class Engine:
             raise ModelInvalidError(
                 f"cannot load model from {path}: {one_line(str(exc), 300)}"
             ) from None
-        bits = _quantization_bits(path)
+        bits = quantization_bits(path)
         use_f32 = self.compute == "float32" or (self.compute == "auto" and backend.device == "cpu")
         if use_f32:
-            _make_float32(model, quantized=bits is not None)
+            make_float32(model, quantized=bits is not None)
         tower = install_fast_vision(model, backend.device)
         import mlx.core as mx
 
@@ -160,7 +144,7 @@ class Engine:
         self._bos_added_by_tokenizer = self._tokenizer_adds_bos()
         self._info = ModelInfo(
             path=path,
-            name=_display_name(path),
+            name=display_name(path),
             bits=bits,
             compute_dtype="float32" if use_f32 else "native",
             device=backend.device,
@@ -457,14 +441,3 @@ class _Plan:
     cache: Any  # the reused KV cache, or None for a fresh one
     hits: int
     vision_seconds: float
-
-
-def _quantization_bits(path: Path) -> int | None:
-    # mlx-vlm's ModelConfig drops the "quantization" entry; the config file keeps it.
-    try:
-        quant = json.loads(read_regular(path / "config.json", limit=MAX_SUPPORT_BYTES))
-        quant = quant.get("quantization") if isinstance(quant, dict) else None
-    except (OSError, ValueError, RecursionError):
-        return None
-    bits = quant.get("bits") if isinstance(quant, dict) else None
-    return bits if isinstance(bits, int) else None

@@ -37,7 +37,13 @@ from lfmdesk.core.models._verify import (
     ModelFolder,
 )
 
-__all__ = ["load_lfm2_vl", "say_ignored_once"]
+__all__ = [
+    "display_name",
+    "load_lfm2_vl",
+    "make_float32",
+    "quantization_bits",
+    "say_ignored_once",
+]
 
 log = logging.getLogger("lfmdesk")
 
@@ -146,3 +152,36 @@ def load_lfm2_vl(folder: ModelFolder, adapter: Path | None = None) -> tuple[Any,
     _check_loaded(folder, model, processor)
     model.model_path = folder.path
     return model, processor
+
+
+def display_name(path: Path) -> str:
+    """A model folder's name to show: the repo id for a Hugging Face cache snapshot."""
+    # HF cache: .../models--Org--Name/snapshots/<sha> -> Org/Name
+    for parent in (path, *path.parents):
+        if parent.name.startswith("models--"):
+            return parent.name[len("models--") :].replace("--", "/")
+    return path.name
+
+
+def make_float32(model: Any, quantized: bool) -> None:
+    """Compute ``model`` in float32 (dequantized first when ``quantized``)."""
+    # CPU MLX: bf16 and quantized matmuls bypass BLAS; float32 goes through OpenBLAS (~10x).
+    import mlx.core as mx
+    from mlx_vlm.quant_utils import dequantize_model
+
+    if quantized:
+        dequantize_model(model)
+    model.set_dtype(mx.float32)
+    mx.eval(model.parameters())
+
+
+def quantization_bits(path: Path) -> int | None:
+    """The bits of a quantized checkpoint (from its config.json), None for a float one."""
+    # mlx-vlm's ModelConfig drops the "quantization" entry; the config file keeps it.
+    try:
+        quant = json.loads(read_regular(path / "config.json", limit=MAX_SUPPORT_BYTES))
+        quant = quant.get("quantization") if isinstance(quant, dict) else None
+    except (OSError, ValueError, RecursionError):
+        return None
+    bits = quant.get("bits") if isinstance(quant, dict) else None
+    return bits if isinstance(bits, int) else None

@@ -46,7 +46,7 @@ class EngineProcess:
     """
 
     def __init__(self, engine_factory: str = "real", options: dict[str, Any] | None = None) -> None:
-        from lfmdesk.core.process._worker import ENGINE_FACTORIES  # imports this module: no cycle
+        from lfmdesk.core.process._factories import ENGINE_FACTORIES
 
         if engine_factory not in ENGINE_FACTORIES:
             raise ValueError(f"unknown engine factory {engine_factory!r}")

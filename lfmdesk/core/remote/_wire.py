@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
-from lfmdesk.core.answers._tools import ToolCall, tool_calls_text
+from lfmdesk.core.answers._tool_specs import tool_calls_text
+from lfmdesk.core.answers._tools import ToolCall
 from lfmdesk.core.engine._chat import ChatRequest, Message
 from lfmdesk.core.images._load import LoadedImage
 

@@ -18,7 +18,8 @@ from typing import Any
 
 from lfmdesk.core._errors import ImageError, InputError
 from lfmdesk.core._settings import SamplingSettings, VisionSettings
-from lfmdesk.core.answers._tools import ToolCall, tool_calls_text
+from lfmdesk.core.answers._tool_specs import tool_calls_text
+from lfmdesk.core.answers._tools import ToolCall
 from lfmdesk.core.engine._chat import ChatRequest, GenerationStats, Message
 from lfmdesk.core.engine._constrained import Constraint, constraint_for_json_schema
 from lfmdesk.core.engine._tiling import plan_tiles

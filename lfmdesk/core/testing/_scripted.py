@@ -26,7 +26,7 @@ import numpy as np
 
 from lfmdesk.core._errors import DownloadCancelled, EngineError, ModelNotFoundError
 from lfmdesk.core.answers._grounding import GROUNDING_TEMPLATE, split_labels
-from lfmdesk.core.answers._tools import tools_system_prompt
+from lfmdesk.core.answers._tool_specs import tools_system_prompt
 from lfmdesk.core.engine._backend import ComputeMode
 from lfmdesk.core.engine._chat import ChatEvent, ChatRequest, GenerationStats, Notice, TextDelta
 from lfmdesk.core.engine._engine import ModelInfo

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from lfmdesk.core._atomic import write_text_atomic
 from lfmdesk.core._errors import InputError
-from lfmdesk.core.engine._engine import _display_name, _quantization_bits
+from lfmdesk.core.engine._loader import display_name, quantization_bits
 from lfmdesk.core.models._store import resolve_model
 from lfmdesk.core.train._store import (
     AdapterInfo,
@@ -83,11 +83,11 @@ def base_model(spec: str, model_dir: Path) -> BaseModel:
     ref = resolve_model(spec)
     canonical = ref.variant.key if ref.variant else str(ref.folder or ref.repo_id or model_dir)
     return BaseModel(
-        name=_display_name(model_dir),
+        name=display_name(model_dir),
         spec=canonical,
         folder=str(model_dir),
         content_hash=base_fingerprint(model_dir),
-        bits=_quantization_bits(model_dir),
+        bits=quantization_bits(model_dir),
     )
 
 
@@ -102,7 +102,7 @@ def check_adapter(name_or_folder: str | Path, model_dir: Path) -> tuple[Path, Ad
     info = read_info(folder)
     if info.base.content_hash == base_fingerprint(model_dir):
         return folder, info
-    bits = _quantization_bits(model_dir)
+    bits = quantization_bits(model_dir)
     if bits != info.base.bits:
         raise InputError(
             f"adapter {info.name!r} was trained on the {precision_text(info.base.bits)} model "

@@ -11,7 +11,8 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lfmdesk.core._errors import EngineError
-from lfmdesk.core.answers._tools import TOOL_RESPONSE_START, tool_response_text, tools_system_prompt
+from lfmdesk.core.answers._tool_specs import tool_response_text, tools_system_prompt
+from lfmdesk.core.answers._tools import TOOL_RESPONSE_START
 from lfmdesk.core.engine._chat import ChatRequest, Message
 from lfmdesk.core.engine.prompt._tokens import PromptTokens
 
