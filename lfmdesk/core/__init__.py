@@ -17,9 +17,15 @@ Typical use::
         ...                                  # TextDelta..., GenerationStats
 """
 
+import os as _os
+
 from lfmdesk.core.engine._backend import preload_blas as _preload_blas
 
 _preload_blas()
+# mlx-vlm imports transformers for its processors only; without PyTorch, transformers prints
+# "PyTorch was not found. Models won't be available..." on every run: noise for lfmdesk, which
+# never uses PyTorch.
+_os.environ.setdefault("TRANSFORMERS_NO_ADVISORY_WARNINGS", "1")
 
 from lfmdesk.core._errors import (  # noqa: E402
     DownloadCancelled,
