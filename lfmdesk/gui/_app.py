@@ -120,10 +120,12 @@ def run_app(argv: Sequence[str]) -> int:
     from lfmdesk.gui._icon import app_icon
     from lfmdesk.gui._window import MainWindow
     from lfmdesk.gui.support._file_open import FileOpenForwarder
+    from lfmdesk.gui.support._gc import GuiThreadCollector
     from lfmdesk.gui.support._startup_trace import trace_first_paint
     from lfmdesk.gui.support._ui_state import UiState
 
     app = _application()
+    GuiThreadCollector(app)  # a Qt object must never be freed on a worker thread: see _gc
     app.setApplicationName("lfmdesk")
     app.setOrganizationName("lfmdesk")
     app.setWindowIcon(app_icon())

@@ -80,7 +80,10 @@ class EvalWorker(QObject):
 
     def _post(self, name: str, *args: object) -> None:
         """Emit the public signal ``name`` on the GUI thread (called from the worker thread)."""
-        self._posted.emit(name, args)
+        try:
+            self._posted.emit(name, args)
+        except RuntimeError:  # the dialog (and this object) is gone: nobody is listening
+            self._cancel.set()
 
     @property
     def running(self) -> bool:
