@@ -38,14 +38,11 @@ def build_full_checkpoint() -> Path:
 
 def bench_image(path: Path, seed: int = 0, size: tuple[int, int] = (512, 512)) -> Path:
     """A random-pixel PNG at ``path`` (written once): 512x512 is one 256-token view."""
-    import numpy as np
-    from PIL import Image
+    from lfmdesk.core.testing import noise_image
 
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        rng = np.random.default_rng(seed)
-        pixels = (rng.random((size[1], size[0], 3)) * 255).astype("uint8")
-        Image.fromarray(pixels).save(path)
+        noise_image(*size, seed=seed).save(path)
     return path
 
 

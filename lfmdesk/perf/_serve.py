@@ -55,11 +55,9 @@ class ServeReport:
 
 
 def _picture(side: int = 256) -> Any:
-    import numpy as np
-    from PIL import Image
+    from lfmdesk.core.testing import noise_image
 
-    rng = np.random.default_rng(0)
-    return Image.fromarray((rng.random((side, side, 3)) * 255).astype("uint8"))
+    return noise_image(side, side)
 
 
 def _body(model: str, tokens: int) -> dict[str, Any]:

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import httpx2
-import numpy as np
 import openai
 import pytest
 from PIL import Image
@@ -32,7 +31,7 @@ from lfmdesk.core import (
     plan_tiles,
 )
 from lfmdesk.core.remote import RemoteEngine
-from lfmdesk.core.testing import ServeProcess
+from lfmdesk.core.testing import ServeProcess, noise_image
 
 GREEDY = {"temperature": 0, "max_tokens": 12}
 GREEDY_BODY = {"repetition_penalty": 1.0}
@@ -46,8 +45,7 @@ def data_url(image: Image.Image, fmt: str = "PNG", **save) -> str:
 
 
 def noise(w: int, h: int, seed: int = 1) -> Image.Image:
-    rng = np.random.default_rng(seed)
-    return Image.fromarray((rng.random((h, w, 3)) * 255).astype("uint8"))
+    return noise_image(w, h, seed)
 
 
 def image_message(text: str, *images: Image.Image) -> list[dict]:

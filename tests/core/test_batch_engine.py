@@ -6,9 +6,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
-from PIL import Image
 
 from lfmdesk.core import (
     ChatRequest,
@@ -36,20 +34,13 @@ from lfmdesk.core.datasets._batch import (
 )
 from lfmdesk.core.datasets._detect_many import engine_detector
 from lfmdesk.core.engine._batch import BatchEngine, BatchItem, RequestFailed
+from lfmdesk.core.testing import noise_image
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=16, repetition_penalty=1.0)
 
 
 def make_image(w: int, h: int, seed: int) -> LoadedImage:
-    rng = np.random.default_rng(seed)
-    return load_image(Image.fromarray((rng.random((h, w, 3)) * 255).astype("uint8")))
-
-
-@pytest.fixture(scope="module")
-def engine(fixture_models: dict[str, Path]) -> Engine:
-    e = Engine()
-    e.load(fixture_models["8bit"])
-    return e
+    return load_image(noise_image(w, h, seed))
 
 
 Answer = tuple[str, GenerationStats]

@@ -69,13 +69,6 @@ def strict_boxes(text: str) -> list[dict[str, object]] | None:
 
 
 @pytest.fixture(scope="module")
-def engine(fixture_models: dict[str, Path]) -> Engine:
-    e = Engine()
-    e.load(fixture_models["8bit"])
-    return e
-
-
-@pytest.fixture(scope="module")
 def grammar_tokenizer(fixture_models: dict[str, Path]) -> GrammarTokenizer:
     from transformers import AutoTokenizer
 

@@ -22,15 +22,14 @@ from lfmdesk.core import (
     grounding_prompt,
     load_image,
 )
-from lfmdesk.core.testing import ScriptedEngine
+from lfmdesk.core.testing import ScriptedEngine, noise_image
 from lfmdesk.core.testing._scripted import DEFAULT_ANSWER, scripted_boxes
 
 TOOL_ANSWER = '<|tool_call_start|>[get_weather(city="Paris")]<|tool_call_end|>'
 
 
 def make_image(w: int = 64, h: int = 48, seed: int = 0) -> LoadedImage:
-    pixels = (np.random.default_rng(seed).random((h, w, 3)) * 255).astype("uint8")
-    return load_image(Image.fromarray(pixels))
+    return load_image(noise_image(w, h, seed))
 
 
 def stats(finish: str = "stop") -> GenerationStats:

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
 
 from lfmdesk.core import (
     ChatRequest,
@@ -29,13 +28,13 @@ from lfmdesk.core import (
     plan_tiles,
 )
 from lfmdesk.core.engine.prompt._tokens import PromptTokens
+from lfmdesk.core.testing import noise_image
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=8, repetition_penalty=1.0)
 
 
 def make_image(w: int, h: int, seed: int = 0) -> LoadedImage:
-    rng = np.random.default_rng(seed)
-    return load_image(Image.fromarray((rng.random((h, w, 3)) * 255).astype("uint8")))
+    return load_image(noise_image(w, h, seed))
 
 
 def run(engine: Engine, request: ChatRequest) -> tuple[str, GenerationStats, list[Notice]]:
@@ -49,13 +48,6 @@ def run(engine: Engine, request: ChatRequest) -> tuple[str, GenerationStats, lis
             stats = event
     assert stats is not None
     return text, stats, notices
-
-
-@pytest.fixture(scope="module")
-def engine(fixture_models: dict[str, Path]) -> Engine:
-    e = Engine()
-    e.load(fixture_models["8bit"])
-    return e
 
 
 @contextlib.contextmanager

@@ -7,7 +7,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from lfmdesk.core import (
     ChatRequest,
@@ -20,20 +19,13 @@ from lfmdesk.core import (
     plan_tiles,
 )
 from lfmdesk.core.engine._fast_vision import install_fast_vision, requested_tower
+from lfmdesk.core.testing import noise_image
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=12, repetition_penalty=1.0)
 
 
 def make_image(w: int, h: int, seed: int) -> LoadedImage:
-    rng = np.random.default_rng(seed)
-    return load_image(Image.fromarray((rng.random((h, w, 3)) * 255).astype("uint8")))
-
-
-@pytest.fixture(scope="module")
-def engine(fixture_models: dict[str, Path]) -> Engine:
-    e = Engine()
-    e.load(fixture_models["8bit"])
-    return e
+    return load_image(noise_image(w, h, seed))
 
 
 def features(engine: Engine, image: LoadedImage, vision: VisionSettings) -> list[Any]:

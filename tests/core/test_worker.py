@@ -40,7 +40,7 @@ _ids = itertools.count(1)
 Done = Callable[[list[EngineEvent]], bool]
 
 
-def collect(proc: EngineProcess, done: Done, timeout: float = 20.0) -> list[EngineEvent]:
+def collect(proc: EngineProcess, done: Done, timeout: float = 30.0) -> list[EngineEvent]:
     """Events until ``done(events)`` holds; fails (never hangs) on timeout or a dead process."""
     events: list[EngineEvent] = []
     deadline = time.monotonic() + timeout

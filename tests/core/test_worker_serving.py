@@ -8,17 +8,15 @@ LoadModel with a server URL makes every chat go to that server.
 from __future__ import annotations
 
 import threading
-import time
-from collections.abc import Callable
 
 import openai
 import pytest
+from test_worker import Done, collect
 
 from lfmdesk.core import (
     ChatEventMsg,
     ChatFinished,
     ChatRequest,
-    EngineEvent,
     EngineProcess,
     LoadModel,
     ModelFailed,
@@ -30,18 +28,6 @@ from lfmdesk.core import (
     TextDelta,
 )
 from lfmdesk.core.testing import Fault, FaultyServer
-
-Done = Callable[[list[EngineEvent]], bool]
-
-
-def collect(proc: EngineProcess, done: Done, timeout: float = 30.0) -> list[EngineEvent]:
-    events: list[EngineEvent] = []
-    deadline = time.monotonic() + timeout
-    while not done(events):
-        assert time.monotonic() < deadline, f"timed out; got {events}"
-        assert proc.is_alive(), f"engine process died; got {events}"
-        events += proc.wait_events(0.2)
-    return events
 
 
 def has(kind: type) -> Done:

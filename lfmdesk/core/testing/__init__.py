@@ -16,6 +16,7 @@ from lfmdesk.core.testing._checkpoints import (
     write_quantized,
 )
 from lfmdesk.core.testing._fakehub import FakeHub, RequestRecord
+from lfmdesk.core.testing._noise import noise_image
 from lfmdesk.core.testing._scripted import ScriptedEngine
 from lfmdesk.core.testing._servers import Fault, FaultyServer, ServeProcess
 from lfmdesk.core.testing._squares import SQUARE_LABEL, squares_project
@@ -36,6 +37,7 @@ __all__ = [
     "box_at",
     "build_fixture_family",
     "moving_box_frames",
+    "noise_image",
     "squares_project",
     "write_checkpoint",
     "write_quantized",
