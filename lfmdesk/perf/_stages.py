@@ -128,29 +128,13 @@ def _raw_end_to_end(model: Any, processor: Any, path: Path, tokens: int, row: St
 
 def _features_gap(model: Any, processor: Any, image: Any, device: str) -> float:
     """Largest |lfmdesk tower - mlx-vlm tower| over this image's projected features."""
-    import mlx.core as mx
     import numpy as np
-    from mlx_vlm.utils import prepare_inputs
 
-    from lfmdesk.core.engine._fast_vision import install_fast_vision
+    from lfmdesk.core.engine._fast_vision import install_fast_vision, vision_features
 
-    image_id = model.config.image_token_index
-    inputs = prepare_inputs(
-        processor, images=[image], prompts="<image>", image_token_index=image_id
-    )
-
-    def encode() -> list[Any]:
-        out = model.encode_images(
-            inputs["pixel_values"],
-            spatial_shapes=inputs["spatial_shapes"],
-            pixel_attention_mask=inputs["pixel_attention_mask"],
-        )
-        mx.eval(*out)
-        return [np.array(view) for view in out]
-
-    ours = encode()
+    ours = vision_features(model, processor, image)
     install_fast_vision(model, device, "stock")
-    theirs = encode()
+    theirs = vision_features(model, processor, image)
     install_fast_vision(model, device)  # back to what the engine chose
     return max(float(np.abs(a - b).max()) for a, b in zip(ours, theirs, strict=True))
 

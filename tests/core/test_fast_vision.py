@@ -18,7 +18,11 @@ from lfmdesk.core import (
     load_image,
     plan_tiles,
 )
-from lfmdesk.core.engine._fast_vision import install_fast_vision, requested_tower
+from lfmdesk.core.engine._fast_vision import (
+    install_fast_vision,
+    requested_tower,
+    vision_features,
+)
 from lfmdesk.core.testing import noise_image
 
 GREEDY = SamplingSettings(temperature=0.0, max_tokens=12, repetition_penalty=1.0)
@@ -30,26 +34,10 @@ def make_image(w: int, h: int, seed: int) -> LoadedImage:
 
 def features(engine: Engine, image: LoadedImage, vision: VisionSettings) -> list[Any]:
     """What the language model gets for ``image``: one (tokens, hidden) array per view."""
-    import mlx.core as mx
-    from mlx_vlm.utils import prepare_inputs
-
     from lfmdesk.core.engine._tiling import apply_vision_settings
 
-    model, processor = engine._model, engine._processor
-    apply_vision_settings(processor.image_processor, vision)
-    inputs = prepare_inputs(
-        processor,
-        images=[image.image],
-        prompts="<image>",
-        image_token_index=model.config.image_token_index,
-    )
-    out = model.encode_images(
-        inputs["pixel_values"],
-        spatial_shapes=inputs["spatial_shapes"],
-        pixel_attention_mask=inputs["pixel_attention_mask"],
-    )
-    mx.eval(*out)
-    return [np.array(view) for view in out]
+    apply_vision_settings(engine._processor.image_processor, vision)
+    return vision_features(engine._model, engine._processor, image.image)
 
 
 # 512x512: one full view. 1000x300: one view of 928 patches, padded. 1200x800: six tiles

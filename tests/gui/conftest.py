@@ -1,11 +1,14 @@
-"""Every GUI test runs under the window's garbage-collection policy (``support/_gc``)."""
+"""Every GUI test runs under the window's garbage-collection policy (``support/_gc``); a
+small picture folder for the tests that open one."""
 
 from __future__ import annotations
 
 import gc
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytest.importorskip("pytestqt")
 
@@ -23,3 +26,13 @@ def _collect_on_the_gui_thread(qapp: QApplication) -> Iterator[GuiThreadCollecto
     yield collector
     collector.stop()
     collector.deleteLater()
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """Two 200x100 pictures, frame0.png and frame1.png."""
+    root = tmp_path / "street"
+    root.mkdir()
+    for i in range(2):
+        Image.new("RGB", (200, 100), (30 + 80 * i, 120, 200)).save(root / f"frame{i}.png")
+    return root

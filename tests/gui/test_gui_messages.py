@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -55,15 +54,6 @@ def scripted(qtbot, tmp_path, closing, options=None, **kw) -> MainWindow:  # noq
     window.resize(1280, 800)
     load(qtbot, window, "8bit")
     return window
-
-
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "street"
-    root.mkdir()
-    for i in range(2):
-        Image.new("RGB", (200, 100), (30 + 80 * i, 120, 200)).save(root / f"frame{i}.png")
-    return root
 
 
 # --- 1. passing news and mistakes are toasts on screen --------------------------------------

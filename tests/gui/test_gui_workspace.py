@@ -30,15 +30,6 @@ def _window(qtbot, tmp_path: Path, settings: AppSettings, saved: list[AppSetting
     return window
 
 
-@pytest.fixture
-def folder(tmp_path: Path) -> Path:
-    root = tmp_path / "street"
-    root.mkdir()
-    for i in range(2):
-        Image.new("RGB", (200, 100), (30 + 80 * i, 120, 200)).save(root / f"frame{i}.png")
-    return root
-
-
 def _show(qtbot, window: MainWindow, key: str) -> None:
     with qtbot.waitSignal(window.workspace.loader.loaded, timeout=10_000):
         window.workspace.open_key(key)

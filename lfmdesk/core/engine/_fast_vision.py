@@ -31,7 +31,13 @@ import math
 import os
 from typing import Any, Literal, cast
 
-__all__ = ["VISION_TOWERS", "VisionTower", "fast_encoder_class", "install_fast_vision"]
+__all__ = [
+    "VISION_TOWERS",
+    "VisionTower",
+    "fast_encoder_class",
+    "install_fast_vision",
+    "vision_features",
+]
 
 VisionTower = Literal["auto", "fast", "stock"]
 VISION_TOWERS: tuple[VisionTower, ...] = ("auto", "fast", "stock")
@@ -67,6 +73,28 @@ def install_fast_vision(model: Any, device: str, tower: VisionTower | None = Non
     fast = float32 and (wanted == "fast" or (wanted == "auto" and device == "cpu"))
     encoder.__class__ = fast_encoder_class(stock) if fast else stock
     return "fast" if fast else "stock"
+
+
+def vision_features(model: Any, processor: Any, image: Any) -> list[Any]:
+    """What the language model gets for ``image`` through the tower installed now: one
+    (tokens, hidden) NumPy array per view (how the fast tower is held to the stock one)."""
+    import mlx.core as mx
+    import numpy as np
+    from mlx_vlm.utils import prepare_inputs
+
+    inputs = prepare_inputs(
+        processor,
+        images=[image],
+        prompts="<image>",
+        image_token_index=model.config.image_token_index,
+    )
+    out = model.encode_images(
+        inputs["pixel_values"],
+        spatial_shapes=inputs["spatial_shapes"],
+        pixel_attention_mask=inputs["pixel_attention_mask"],
+    )
+    mx.eval(*out)
+    return [np.array(view) for view in out]
 
 
 def _stock_class(encoder: Any) -> type:
